@@ -1,0 +1,198 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+
+/**
+ * The one place that reads the environment. Every service's `main` calls
+ * `loadConfig()` and hands the typed slices to its factory.
+ */
+
+export type IdentityBackend = 'local' | 'auth0';
+export type CibaDeliveryMode = 'poll' | 'ping';
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface SandboxConfig {
+  host: string;
+  ports: { agent: number; hrApi: number; tenant: number; mockGemini: number };
+  urls: { agent: string; hrApi: string; tenant: string; mockGemini: string };
+  identity: {
+    backend: IdentityBackend;
+    /** Issuer with Auth0's trailing slash, e.g. `https://staff0.us.auth0.com/`. */
+    issuer: string;
+    managementAudience: string;
+    agentAudience: string;
+    apiAudience: string;
+    a2aClient: ClientCredentials;
+    hrAgentClient: ClientCredentials;
+  };
+  tenant: {
+    /** A tenant file replacing the built-in one (local backend only). */
+    file: string | undefined;
+    /** Git-ignored folder for generated signing keys and the local CA. */
+    stateDir: string;
+    https: boolean;
+  };
+  gemini: {
+    mode: 'mock' | 'google';
+    apiKey: string;
+    model: string;
+    /** Base URL handed to @google/genai; undefined means Google's own. */
+    baseUrl: string | undefined;
+  };
+  ciba: {
+    deliveryMode: CibaDeliveryMode;
+    /** Seconds; undefined lets the identity backend choose (Auth0: 300). */
+    requestedExpiry: number | undefined;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Fixed, documented credentials of the local tenant's applications (see README). */
+export const LOCAL_TENANT_DEFAULTS = {
+  a2aClient: { clientId: 'a2a-client', clientSecret: 'a2a-client-local-secret' },
+  hrAgentClient: { clientId: 'hr-agent', clientSecret: 'hr-agent-local-secret' },
+  agentAudience: 'https://staff0/agent',
+  apiAudience: 'https://staff0/api',
+} as const;
+
+export const DEFAULT_PORTS = { agent: 10050, hrApi: 10051, tenant: 10052, mockGemini: 10053 } as const;
+export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-flash';
+
+export type Env = Record<string, string | undefined>;
+
+/** Reads `.env` (if present) under the real environment, which wins. */
+export function readEnv(cwd = process.cwd(), env: Env = process.env): Env {
+  const file = resolve(cwd, '.env');
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+  return { ...fromFile, ...env };
+}
+
+export function loadConfig(env: Env = readEnv()): SandboxConfig {
+  const problems: string[] = [];
+  const get = (name: string) => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const port = (name: string, fallback: number) => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < 0 || n > 65535) {
+      problems.push(`${name} must be a port number from 0 to 65535 (got "${raw}")`);
+      return fallback;
+    }
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, values: readonly T[], fallback: T): T => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if ((values as readonly string[]).includes(raw)) return raw as T;
+    problems.push(`${name} must be one of ${values.join(', ')} (got "${raw}")`);
+    return fallback;
+  };
+
+  const host = get('SANDBOX_HOST') ?? '127.0.0.1';
+  const ports = {
+    agent: port('HR_AGENT_PORT', DEFAULT_PORTS.agent),
+    hrApi: port('HR_API_PORT', DEFAULT_PORTS.hrApi),
+    tenant: port('TENANT_PORT', DEFAULT_PORTS.tenant),
+    mockGemini: port('MOCK_GEMINI_PORT', DEFAULT_PORTS.mockGemini),
+  };
+  const backend = oneOf<IdentityBackend>('IDENTITY_BACKEND', ['local', 'auth0'], 'local');
+  const https = oneOf('TENANT_HTTPS', ['true', 'false'], 'false') === 'true';
+  const tenantScheme = https ? 'https' : 'http';
+  const urls = {
+    agent: get('HR_AGENT_URL') ?? `http://${host}:${ports.agent}`,
+    hrApi: get('HR_API_URL') ?? `http://${host}:${ports.hrApi}`,
+    tenant: `${tenantScheme}://${host}:${ports.tenant}`,
+    mockGemini: `http://${host}:${ports.mockGemini}`,
+  };
+
+  let issuer = `${urls.tenant}/`;
+  let a2aClient: ClientCredentials = { ...LOCAL_TENANT_DEFAULTS.a2aClient };
+  let hrAgentClient: ClientCredentials = { ...LOCAL_TENANT_DEFAULTS.hrAgentClient };
+  if (backend === 'auth0') {
+    const required = [
+      ['HR_AUTH0_DOMAIN', 'your tenant domain, e.g. staff0.us.auth0.com'],
+      ['A2A_CLIENT_AUTH0_CLIENT_ID', 'the client id of the "A2A Client" application'],
+      ['A2A_CLIENT_AUTH0_CLIENT_SECRET', 'the client secret of the "A2A Client" application'],
+      ['HR_AGENT_AUTH0_CLIENT_ID', 'the client id of the "HR Agent" application'],
+      ['HR_AGENT_AUTH0_CLIENT_SECRET', 'the client secret of the "HR Agent" application'],
+    ] as const;
+    for (const [name, what] of required) {
+      if (get(name) === undefined) problems.push(`${name} is required when IDENTITY_BACKEND=auth0: ${what}`);
+    }
+    const domain = get('HR_AUTH0_DOMAIN');
+    if (domain !== undefined) {
+      const bare = domain.replace(/^https:\/\//, '').replace(/\/+$/, '');
+      if (!/^[a-z0-9.-]+(:\d{1,5})?$/i.test(bare)) {
+        problems.push(`HR_AUTH0_DOMAIN must be a host name such as staff0.us.auth0.com (got "${domain}")`);
+      }
+      issuer = `https://${bare}/`;
+    }
+    a2aClient = {
+      clientId: get('A2A_CLIENT_AUTH0_CLIENT_ID') ?? '',
+      clientSecret: get('A2A_CLIENT_AUTH0_CLIENT_SECRET') ?? '',
+    };
+    hrAgentClient = {
+      clientId: get('HR_AGENT_AUTH0_CLIENT_ID') ?? '',
+      clientSecret: get('HR_AGENT_AUTH0_CLIENT_SECRET') ?? '',
+    };
+  }
+
+  const apiKey = get('GOOGLE_API_KEY') ?? '';
+  const geminiMode = apiKey === '' || apiKey === 'mock' ? 'mock' : 'google';
+
+  const expiryRaw = get('CIBA_REQUESTED_EXPIRY');
+  let requestedExpiry: number | undefined;
+  if (expiryRaw !== undefined) {
+    requestedExpiry = Number(expiryRaw);
+    if (!/^\d+$/.test(expiryRaw) || requestedExpiry < 1 || requestedExpiry > 300) {
+      problems.push(`CIBA_REQUESTED_EXPIRY must be whole seconds from 1 to 300 (got "${expiryRaw}")`);
+      requestedExpiry = undefined;
+    }
+  }
+
+  const config: SandboxConfig = {
+    host,
+    ports,
+    urls,
+    identity: {
+      backend,
+      issuer,
+      managementAudience: `${issuer}api/v2/`,
+      agentAudience: get('HR_AGENT_AUTH0_AUDIENCE') ?? LOCAL_TENANT_DEFAULTS.agentAudience,
+      apiAudience: get('HR_API_AUTH0_AUDIENCE') ?? LOCAL_TENANT_DEFAULTS.apiAudience,
+      a2aClient,
+      hrAgentClient,
+    },
+    tenant: {
+      file: get('TENANT_FILE'),
+      stateDir: resolve(get('SANDBOX_STATE_DIR') ?? '.sandbox'),
+      https,
+    },
+    gemini: {
+      mode: geminiMode,
+      apiKey: geminiMode === 'mock' ? 'mock-gemini-key' : apiKey,
+      model: get('GEMINI_MODEL') ?? DEFAULT_GEMINI_MODEL,
+      baseUrl: geminiMode === 'mock' ? urls.mockGemini : get('GEMINI_BASE_URL'),
+    },
+    ciba: {
+      deliveryMode: oneOf<CibaDeliveryMode>('CIBA_DELIVERY_MODE', ['poll', 'ping'], 'poll'),
+      requestedExpiry,
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
