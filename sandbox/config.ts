@@ -62,6 +62,8 @@ export class ConfigError extends Error {
 export const LOCAL_TENANT_DEFAULTS = {
   a2aClient: { clientId: 'a2a-client', clientSecret: 'a2a-client-local-secret' },
   hrAgentClient: { clientId: 'hr-agent', clientSecret: 'hr-agent-local-secret' },
+  /** The same agent registered for CIBA ping delivery (CIBA §10.2). */
+  hrAgentPingClient: { clientId: 'hr-agent-ping', clientSecret: 'hr-agent-ping-local-secret' },
   agentAudience: 'https://staff0/agent',
   apiAudience: 'https://staff0/api',
 } as const;
@@ -121,7 +123,10 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
 
   let issuer = `${urls.tenant}/`;
   let a2aClient: ClientCredentials = { ...LOCAL_TENANT_DEFAULTS.a2aClient };
-  let hrAgentClient: ClientCredentials = { ...LOCAL_TENANT_DEFAULTS.hrAgentClient };
+  const deliveryMode = oneOf<CibaDeliveryMode>('CIBA_DELIVERY_MODE', ['poll', 'ping'], 'poll');
+  let hrAgentClient: ClientCredentials = {
+    ...(deliveryMode === 'ping' ? LOCAL_TENANT_DEFAULTS.hrAgentPingClient : LOCAL_TENANT_DEFAULTS.hrAgentClient),
+  };
   if (backend === 'auth0') {
     const required = [
       ['HR_AUTH0_DOMAIN', 'your tenant domain, e.g. staff0.us.auth0.com'],
@@ -189,7 +194,7 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       baseUrl: geminiMode === 'mock' ? urls.mockGemini : get('GEMINI_BASE_URL'),
     },
     ciba: {
-      deliveryMode: oneOf<CibaDeliveryMode>('CIBA_DELIVERY_MODE', ['poll', 'ping'], 'poll'),
+      deliveryMode,
       requestedExpiry,
     },
   };
