@@ -1,0 +1,139 @@
+import type { AgentCard } from '@a2a-js/sdk';
+import {
+  ClientFactory,
+  ClientFactoryOptions,
+  DefaultAgentCardResolver,
+  JsonRpcTransportFactory,
+  RestTransportFactory,
+  createAuthenticatingFetchWithRetry,
+  type Client,
+} from '@a2a-js/sdk/client';
+import * as oidc from 'openid-client';
+import type { ClientCredentials } from './config.ts';
+
+/**
+ * How an A2A caller reaches the HR Agent: read the (untrusted) agent card,
+ * take the OAuth2 client-credentials flow it advertises, get a token from the
+ * identity backend and send it on every call.
+ */
+
+export class AgentCardError extends Error {
+  readonly code = 'invalid_agent_card';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentCardError';
+  }
+}
+
+export interface ClientCredentialsFlow {
+  tokenUrl: string;
+  scopes: string[];
+}
+
+export interface AgentConnection {
+  client: Client;
+  card: AgentCard;
+  flow: ClientCredentialsFlow;
+  /** The current access token (fetched on first use, renewed when it expires or is refused). */
+  accessToken(): Promise<string>;
+}
+
+export interface ConnectOptions {
+  agentUrl: string;
+  /** The identity backend the caller trusts; the card's tokenUrl must belong to it. */
+  issuer: string;
+  audience: string;
+  credentials: ClientCredentials;
+  transport?: 'JSONRPC' | 'HTTP+JSON';
+  fetch?: typeof fetch;
+}
+
+/** Picks the client-credentials flow out of the card, refusing anything a caller should not trust. */
+export function clientCredentialsFlow(card: AgentCard, issuer: string): ClientCredentialsFlow {
+  for (const scheme of Object.values(card.securitySchemes ?? {})) {
+    if (scheme.scheme?.$case !== 'oauth2SecurityScheme') continue;
+    const flow = scheme.scheme.value.flows?.flow;
+    if (flow?.$case !== 'clientCredentials') continue;
+    let tokenUrl: URL;
+    try {
+      tokenUrl = new URL(flow.value.tokenUrl);
+    } catch {
+      throw new AgentCardError('The agent card advertises a tokenUrl that is not a URL');
+    }
+    // Sending our client secret wherever a card points would hand it to anyone
+    // who can serve a card: only the identity backend we already trust gets it.
+    if (tokenUrl.origin !== new URL(issuer).origin) {
+      throw new AgentCardError(
+        `The agent card's tokenUrl (${tokenUrl.origin}) is not on the configured identity backend (${new URL(issuer).origin})`,
+      );
+    }
+    const scopes = Object.keys(flow.value.scopes ?? {}).filter((s) => /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s));
+    return { tokenUrl: tokenUrl.href, scopes };
+  }
+  throw new AgentCardError('The agent card advertises no OAuth2 client-credentials flow');
+}
+
+/** One cached client-credentials token source for a token endpoint. */
+export function clientCredentialsTokens(options: {
+  issuer: string;
+  tokenUrl: string;
+  credentials: ClientCredentials;
+  audience: string;
+  scopes: string[];
+}): { get(): Promise<string>; renew(): Promise<string> } {
+  const server: oidc.ServerMetadata = { issuer: options.issuer, token_endpoint: options.tokenUrl };
+  const config = new oidc.Configuration(server, options.credentials.clientId, options.credentials.clientSecret);
+  if (new URL(options.tokenUrl).protocol === 'http:') oidc.allowInsecureRequests(config);
+  let current: Promise<{ token: string; expiresAt: number }> | undefined;
+  const fetchToken = async () => {
+    const params: Record<string, string> = { audience: options.audience };
+    if (options.scopes.length > 0) params.scope = options.scopes.join(' ');
+    const response = await oidc.clientCredentialsGrant(config, params);
+    const lifetime = response.expiresIn() ?? 60;
+    return { token: response.access_token, expiresAt: Date.now() + Math.max(lifetime - 30, 1) * 1000 };
+  };
+  const renew = () => {
+    current = fetchToken();
+    current.catch(() => {
+      current = undefined;
+    });
+    return current.then((t) => t.token);
+  };
+  return {
+    async get() {
+      const cached = current && (await current.catch(() => undefined));
+      if (cached && cached.expiresAt > Date.now()) return cached.token;
+      return renew();
+    },
+    renew,
+  };
+}
+
+export async function connectToAgent(options: ConnectOptions): Promise<AgentConnection> {
+  const fetchImpl = options.fetch ?? fetch;
+  const card = await new DefaultAgentCardResolver({ fetchImpl }).resolve(options.agentUrl);
+  const flow = clientCredentialsFlow(card, options.issuer);
+  const tokens = clientCredentialsTokens({
+    issuer: options.issuer,
+    tokenUrl: flow.tokenUrl,
+    credentials: options.credentials,
+    audience: options.audience,
+    scopes: flow.scopes,
+  });
+  const authFetch = createAuthenticatingFetchWithRetry(fetchImpl, {
+    headers: async () => ({ Authorization: `Bearer ${await tokens.get()}` }),
+    // RFC 6750 §3.1: invalid_token means "get a new one"; anything else will not improve by retrying.
+    shouldRetryWithHeaders: async (_req, res) =>
+      res.status === 401 && /error="invalid_token"/.test(res.headers.get('WWW-Authenticate') ?? '')
+        ? { Authorization: `Bearer ${await tokens.renew()}` }
+        : undefined,
+  });
+  const factory = new ClientFactory(
+    ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+      transports: [new JsonRpcTransportFactory({ fetchImpl: authFetch }), new RestTransportFactory({ fetchImpl: authFetch })],
+      preferredTransports: [options.transport ?? 'JSONRPC'],
+    }),
+  );
+  const client = await factory.createFromAgentCard(card);
+  return { client, card, flow, accessToken: () => tokens.get() };
+}
