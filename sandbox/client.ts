@@ -1,0 +1,247 @@
+import { createInterface, type Interface } from 'node:readline/promises';
+import { parseArgs } from 'node:util';
+import * as oidc from 'openid-client';
+import { AgentCardError, connectToAgent, type AgentConnection } from './agent-client.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { runTurn, type TaskStateName, type TurnEvent, type TurnResult } from './conversation.ts';
+
+/**
+ * `npm run client`: the A2A caller of the original sample, as a command.
+ * Exit codes are part of its interface (see README, "Client exit codes").
+ */
+export const EXIT = {
+  completed: 0,
+  error: 1,
+  usage: 2,
+  inputRequired: 3,
+  rejected: 4,
+  failed: 5,
+  canceled: 6,
+  unauthorized: 7,
+} as const;
+
+const EXIT_BY_STATE: Partial<Record<TaskStateName, number>> = {
+  COMPLETED: EXIT.completed,
+  INPUT_REQUIRED: EXIT.inputRequired,
+  REJECTED: EXIT.rejected,
+  FAILED: EXIT.failed,
+  CANCELED: EXIT.canceled,
+};
+
+const USAGE = `Usage: npm run client -- [--json] ["question"]
+
+Asks the Staff0 HR Agent over A2A with the A2A Client's credentials.
+With a question it answers once; without one it opens a prompt.
+
+  --json   print one JSON object per event (and a final "result") instead of text
+  --help   show this help`;
+
+interface Output {
+  event(event: TurnEvent): void;
+  result(result: TurnResult): void;
+  error(message: string, code: string): void;
+}
+
+function textOutput(): Output {
+  const icons: Partial<Record<TaskStateName, string>> = {
+    COMPLETED: '✔',
+    REJECTED: '✖',
+    FAILED: '✖',
+    CANCELED: '■',
+    AUTH_REQUIRED: '⏳',
+    INPUT_REQUIRED: '?',
+  };
+  let lastState: string | undefined;
+  return {
+    event(event) {
+      if (event.kind === 'state') {
+        const line = `${icons[event.state] ?? '•'} ${event.state}`;
+        if (event.state !== lastState || event.message) {
+          console.log(event.message ? `${line}  ${event.message}` : line);
+        }
+        lastState = event.state;
+      } else if (event.kind === 'artifact') {
+        console.log(`\n${event.text}\n`);
+      } else {
+        console.log(`\n${event.text}\n`);
+      }
+    },
+    result() {},
+    error(message) {
+      console.error(message);
+    },
+  };
+}
+
+function jsonOutput(): Output {
+  const write = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
+  return {
+    event: (event) => {
+      const { at: _at, ...rest } = event;
+      write(rest);
+    },
+    result: (result) =>
+      write({
+        kind: 'result',
+        taskId: result.taskId,
+        contextId: result.contextId,
+        states: result.states,
+        finalState: result.finalState,
+        answer: result.answer,
+      }),
+    error: (message, code) => write({ kind: 'error', code, message }),
+  };
+}
+
+/** Turns what can go wrong before or around a turn into a message and an exit code. */
+function classify(error: unknown, agentUrl: string): { message: string; code: string; exit: number } {
+  if (error instanceof AgentCardError) return { message: error.message, code: error.code, exit: EXIT.unauthorized };
+  if (error instanceof oidc.ResponseBodyError) {
+    return {
+      message: `The identity backend refused the A2A Client's token request: ${error.error}${error.error_description ? ` (${error.error_description})` : ''}`,
+      code: error.error,
+      exit: EXIT.unauthorized,
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (/\b(401|403)\b/.test(message)) {
+    return { message: `The HR Agent refused the call: ${message}`, code: 'unauthorized', exit: EXIT.unauthorized };
+  }
+  const cause = error instanceof Error ? (error.cause as NodeJS.ErrnoException | undefined) : undefined;
+  if (cause?.code === 'ECONNREFUSED' || /ECONNREFUSED|fetch failed/.test(message)) {
+    return {
+      message: `Could not reach the HR Agent at ${agentUrl}. Is \`npm run sandbox\` running?`,
+      code: 'unreachable',
+      exit: EXIT.error,
+    };
+  }
+  return { message, code: 'error', exit: EXIT.error };
+}
+
+async function converse(
+  connection: AgentConnection,
+  question: string,
+  out: Output,
+  prompt: Interface | undefined,
+  signal: AbortSignal,
+  ids: { contextId?: string } = {},
+): Promise<TurnResult> {
+  let result = await runTurn(connection.client, question, ids, { signal, onEvent: (e) => out.event(e) });
+  // INPUT_REQUIRED keeps the same task and context going with the caller's reply (A2A §6.3).
+  while (result.finalState === 'INPUT_REQUIRED' && prompt) {
+    const reply = (await prompt.question('> ')).trim();
+    if (reply === '') break;
+    result = await runTurn(
+      connection.client,
+      reply,
+      { contextId: result.contextId, taskId: result.taskId },
+      { signal, onEvent: (e) => out.event(e) },
+    );
+  }
+  out.result(result);
+  return result;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  if (parsed.values.help) {
+    console.log(USAGE);
+    return EXIT.completed;
+  }
+  const out = parsed.values.json ? jsonOutput() : textOutput();
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      out.error(error.message, error.code);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+
+  const agentUrl = config.urls.agent;
+  const question = parsed.positionals.join(' ').trim();
+  const interactive = process.stdin.isTTY === true && !parsed.values.json;
+  const prompt = question === '' || interactive ? createInterface({ input: process.stdin, output: process.stdout, terminal: interactive }) : undefined;
+
+  // Ctrl-C while a task is pending cancels it at the agent rather than leaving it waiting for consent.
+  const abort = new AbortController();
+  let current: { taskId?: string } = {};
+  let connection: AgentConnection | undefined;
+  const onSigint = () => {
+    if (abort.signal.aborted) process.exit(EXIT.canceled);
+    abort.abort();
+    const taskId = current.taskId;
+    if (connection && taskId) {
+      connection.client
+        .cancelTask({ tenant: '', id: taskId, metadata: undefined })
+        .then(
+          () => out.error('Canceled the pending task.', 'canceled'),
+          () => undefined,
+        )
+        .finally(() => process.exit(EXIT.canceled));
+    } else {
+      process.exit(EXIT.canceled);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  prompt?.on('SIGINT', onSigint);
+
+  const track: Output = {
+    ...out,
+    event(event) {
+      if (event.kind === 'state') current = { taskId: event.taskId };
+      out.event(event);
+    },
+  };
+
+  try {
+    connection = await connectToAgent({
+      agentUrl,
+      issuer: config.identity.issuer,
+      audience: config.identity.agentAudience,
+      credentials: config.identity.a2aClient,
+    });
+    if (question !== '') {
+      const result = await converse(connection, question, track, interactive ? prompt : undefined, abort.signal);
+      if (result.finalState !== 'COMPLETED') {
+        out.error(
+          result.finalState === 'INPUT_REQUIRED'
+            ? `The agent needs more input: ${result.answer}`
+            : `The task ended ${result.finalState}: ${result.answer}`,
+          result.finalState.toLowerCase(),
+        );
+      }
+      return EXIT_BY_STATE[result.finalState] ?? EXIT.error;
+    }
+    if (!parsed.values.json) console.log(`Connected to ${connection.card.name}. Ask a question (empty line to quit).`);
+    let contextId: string | undefined;
+    for (;;) {
+      const line = (await prompt!.question('> ').catch(() => '')).trim();
+      if (line === '' || line === 'exit' || line === 'quit') return EXIT.completed;
+      const result = await converse(connection, line, track, prompt, abort.signal, contextId ? { contextId } : {});
+      contextId = result.contextId;
+    }
+  } catch (error) {
+    if (abort.signal.aborted) return EXIT.canceled;
+    const { message, code, exit } = classify(error, agentUrl);
+    out.error(message, code);
+    return exit;
+  } finally {
+    prompt?.close();
+    process.off('SIGINT', onSigint);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,131 @@
+import concurrently, { Command, type CloseEvent } from 'concurrently';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig, type SandboxConfig } from './config.ts';
+import { assertPortsFree, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const READY_TIMEOUT_MS = 60_000;
+
+function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: number): string {
+  const { identity, gemini, urls } = config;
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  const lines = [
+    '',
+    `Headless Agent Auth Sandbox is ready (${services.length} services in ${seconds} s).`,
+    '',
+    identity.backend === 'local'
+      ? `  Identity backend  local tenant        ${identity.issuer}`
+      : `  Identity backend  Auth0               ${identity.issuer}`,
+  ];
+  if (identity.backend === 'local') {
+    lines.push(`  Guardian page     (employee's phone)  ${urls.tenant}/guardian?user_id=${encodeURIComponent('auth0|jdoe')}`);
+  } else {
+    lines.push('  Guardian          the employee approves in the Auth0 Guardian app');
+  }
+  lines.push(
+    gemini.mode === 'mock'
+      ? `  LLM               mock-gemini         ${urls.mockGemini}  (set GOOGLE_API_KEY for real Gemini)`
+      : `  LLM               Gemini              ${gemini.model}`,
+    `  HR API                                ${urls.hrApi}`,
+    `  HR Agent card                         ${urls.agent}/.well-known/agent-card.json`,
+    '',
+    'Try, in another terminal:',
+    '  npm run client -- "Does John Doe with email jdoe@staff0.com work at Staff0?"',
+    identity.backend === 'local'
+      ? '…then approve on the Guardian page above.'
+      : "…then approve the push on the employee's phone.",
+    '',
+    'Press Ctrl-C to stop.',
+    '',
+  );
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  const startedAt = performance.now();
+  let config: SandboxConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const services = servicesFor(config);
+  try {
+    await assertPortsFree(services, config.host);
+  } catch (error) {
+    if (error instanceof PortInUseError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+
+  let stopping = false;
+  const run = concurrently(
+    services.map((s) => ({
+      name: s.name,
+      command: `"${process.execPath}" --import tsx ${s.entry}`,
+      prefixColor: s.color,
+    })),
+    {
+      cwd: root,
+      prefix: 'name',
+      padPrefix: true,
+      killOthersOn: ['failure', 'success'],
+      killSignal: 'SIGTERM',
+      handleInput: false,
+    },
+  );
+  const firstExit = new Promise<CloseEvent>((resolve) => {
+    for (const command of run.commands) command.close.subscribe((event) => resolve(event));
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    stopping = true;
+    console.log(`\nStopping the sandbox (${signal})…`);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  const ready = new AbortController();
+  const timeout = setTimeout(
+    () => ready.abort(new Error(`Services did not become healthy within ${READY_TIMEOUT_MS / 1000} s`)),
+    READY_TIMEOUT_MS,
+  );
+  const outcome = await Promise.race([
+    Promise.all(services.map((s) => waitForHealthy(s.healthUrl, ready.signal))).then(() => 'ready' as const),
+    firstExit.then((event) => event),
+  ]).catch((error: Error) => error);
+  clearTimeout(timeout);
+
+  if (outcome === 'ready') {
+    console.log(banner(config, services, startedAt));
+  } else {
+    ready.abort();
+    if (!stopping) {
+      const reason =
+        outcome instanceof Error
+          ? outcome.message
+          : `The ${services.find((s) => s.name === outcome.command.name)?.label ?? outcome.command.name} exited (code ${outcome.exitCode}) before the sandbox was ready; see its log above.`;
+      console.error(`\n${reason}`);
+      for (const command of run.commands) if (Command.canKill(command)) command.kill('SIGTERM');
+    }
+  }
+
+  const exits = await run.result.then(
+    (events) => events,
+    (events: CloseEvent[]) => events,
+  );
+  if (stopping) return 0;
+  if (outcome === 'ready') {
+    const died = exits.find((e) => e.exitCode !== 0) ?? exits[0];
+    const label = services.find((s) => s.name === died?.command.name)?.label ?? 'a service';
+    console.error(`\nThe ${label} stopped (code ${died?.exitCode}); the sandbox stopped with it.`);
+  }
+  return 1;
+}
+
+process.exitCode = await main();

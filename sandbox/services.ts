@@ -1,0 +1,101 @@
+import { createServer } from 'node:net';
+import type { SandboxConfig } from './config.ts';
+
+/** What `npm run sandbox` starts for a given configuration. */
+export interface ServiceSpec {
+  name: string;
+  label: string;
+  /** The service's main module, relative to the repository root. */
+  entry: string;
+  port: number;
+  /** The variable that moves this service to another port. */
+  portVariable: string;
+  healthUrl: string;
+  color: string;
+}
+
+export function servicesFor(config: SandboxConfig): ServiceSpec[] {
+  const services: ServiceSpec[] = [];
+  if (config.identity.backend === 'local') {
+    services.push({
+      name: 'tenant',
+      label: 'local tenant + Guardian page',
+      entry: 'mock-guardian/main.ts',
+      port: config.ports.tenant,
+      portVariable: 'TENANT_PORT',
+      healthUrl: `${config.urls.tenant}/health`,
+      color: 'magenta',
+    });
+  }
+  if (config.gemini.mode === 'mock') {
+    services.push({
+      name: 'gemini',
+      label: 'mock-gemini',
+      entry: 'mock-gemini/main.ts',
+      port: config.ports.mockGemini,
+      portVariable: 'MOCK_GEMINI_PORT',
+      healthUrl: `${config.urls.mockGemini}/health`,
+      color: 'yellow',
+    });
+  }
+  services.push(
+    {
+      name: 'hr-api',
+      label: 'Staff0 HR API',
+      entry: 'hr-api/main.ts',
+      port: config.ports.hrApi,
+      portVariable: 'HR_API_PORT',
+      healthUrl: `${config.urls.hrApi}/health`,
+      color: 'cyan',
+    },
+    {
+      name: 'agent',
+      label: 'Staff0 HR Agent',
+      entry: 'agent/main.ts',
+      port: config.ports.agent,
+      portVariable: 'HR_AGENT_PORT',
+      healthUrl: `${config.urls.agent}/health`,
+      color: 'green',
+    },
+  );
+  return services;
+}
+
+export class PortInUseError extends Error {
+  readonly code = 'port_in_use';
+  constructor(readonly service: ServiceSpec, host: string) {
+    super(
+      `Port ${service.port} for the ${service.label} is already in use on ${host}. ` +
+        `Stop whatever uses it, or set ${service.portVariable} to a free port.`,
+    );
+    this.name = 'PortInUseError';
+  }
+}
+
+/** Fails fast, naming the variable to change, rather than letting a child die with EADDRINUSE. */
+export async function assertPortsFree(services: ServiceSpec[], host: string): Promise<void> {
+  for (const service of services) {
+    if (service.port === 0) continue;
+    await new Promise<void>((resolve, reject) => {
+      const probe = createServer();
+      probe.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' || error.code === 'EACCES' ? new PortInUseError(service, host) : error),
+      );
+      probe.listen(service.port, host, () => probe.close(() => resolve()));
+    });
+  }
+}
+
+/** Resolves once the URL answers 2xx; rejects when `signal` aborts first. */
+export async function waitForHealthy(url: string, signal: AbortSignal, everyMs = 50): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(2_000)]) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw signal.reason instanceof Error ? signal.reason : new Error(`Gave up waiting for ${url}`);
+}
