@@ -113,11 +113,13 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
   };
   const backend = oneOf<IdentityBackend>('IDENTITY_BACKEND', ['local', 'auth0'], 'local');
   const https = oneOf('TENANT_HTTPS', ['true', 'false'], 'false') === 'true';
-  const tenantScheme = https ? 'https' : 'http';
+  // Over HTTPS the tenant is named `localhost`, as the local CA's certificate and an
+  // auth0-mode `HR_AUTH0_DOMAIN=localhost:<port>` both expect.
+  const tenantOrigin = https ? `https://localhost:${ports.tenant}` : `http://${host}:${ports.tenant}`;
   const urls = {
     agent: get('HR_AGENT_URL') ?? `http://${host}:${ports.agent}`,
     hrApi: get('HR_API_URL') ?? `http://${host}:${ports.hrApi}`,
-    tenant: `${tenantScheme}://${host}:${ports.tenant}`,
+    tenant: tenantOrigin,
     mockGemini: `http://${host}:${ports.mockGemini}`,
   };
 

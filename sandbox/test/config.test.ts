@@ -108,3 +108,12 @@ describe('loadConfig', () => {
     expect(config.ports.hrApi).toBe(12051);
   });
 });
+
+describe('loadConfig with TENANT_HTTPS', () => {
+  it('names the HTTPS tenant localhost, matching auth0 mode pointed at it', () => {
+    const local = loadConfig({ TENANT_HTTPS: 'true', TENANT_PORT: '10443' });
+    const auth0 = loadConfig({ ...auth0Env, HR_AUTH0_DOMAIN: 'localhost:10443' });
+    expect(local.identity.issuer).toBe('https://localhost:10443/');
+    expect(auth0.identity.issuer).toBe(local.identity.issuer);
+  });
+});
