@@ -124,11 +124,9 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
   };
 
   let issuer = `${urls.tenant}/`;
-  let a2aClient: ClientCredentials = { ...LOCAL_TENANT_DEFAULTS.a2aClient };
   const deliveryMode = oneOf<CibaDeliveryMode>('CIBA_DELIVERY_MODE', ['poll', 'ping'], 'poll');
-  let hrAgentClient: ClientCredentials = {
-    ...(deliveryMode === 'ping' ? LOCAL_TENANT_DEFAULTS.hrAgentPingClient : LOCAL_TENANT_DEFAULTS.hrAgentClient),
-  };
+  const localAgentClient =
+    deliveryMode === 'ping' ? LOCAL_TENANT_DEFAULTS.hrAgentPingClient : LOCAL_TENANT_DEFAULTS.hrAgentClient;
   if (backend === 'auth0') {
     const required = [
       ['HR_AUTH0_DOMAIN', 'your tenant domain, e.g. staff0.us.auth0.com'],
@@ -148,15 +146,16 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       }
       issuer = `https://${bare}/`;
     }
-    a2aClient = {
-      clientId: get('A2A_CLIENT_AUTH0_CLIENT_ID') ?? '',
-      clientSecret: get('A2A_CLIENT_AUTH0_CLIENT_SECRET') ?? '',
-    };
-    hrAgentClient = {
-      clientId: get('HR_AGENT_AUTH0_CLIENT_ID') ?? '',
-      clientSecret: get('HR_AGENT_AUTH0_CLIENT_SECRET') ?? '',
-    };
   }
+  // Locally the tenant's documented credentials are the defaults; the same variables override them.
+  const a2aClient: ClientCredentials = {
+    clientId: get('A2A_CLIENT_AUTH0_CLIENT_ID') ?? LOCAL_TENANT_DEFAULTS.a2aClient.clientId,
+    clientSecret: get('A2A_CLIENT_AUTH0_CLIENT_SECRET') ?? LOCAL_TENANT_DEFAULTS.a2aClient.clientSecret,
+  };
+  const hrAgentClient: ClientCredentials = {
+    clientId: get('HR_AGENT_AUTH0_CLIENT_ID') ?? localAgentClient.clientId,
+    clientSecret: get('HR_AGENT_AUTH0_CLIENT_SECRET') ?? localAgentClient.clientSecret,
+  };
 
   const apiKey = get('GOOGLE_API_KEY') ?? '';
   const geminiMode = apiKey === '' || apiKey === 'mock' ? 'mock' : 'google';

@@ -117,3 +117,11 @@ describe('loadConfig with TENANT_HTTPS', () => {
     expect(auth0.identity.issuer).toBe(local.identity.issuer);
   });
 });
+
+describe('loadConfig credentials in local mode', () => {
+  it('lets the same variables override the documented local credentials', () => {
+    const config = loadConfig({ A2A_CLIENT_AUTH0_CLIENT_SECRET: 'wrong-secret' });
+    expect(config.identity.a2aClient).toEqual({ clientId: 'a2a-client', clientSecret: 'wrong-secret' });
+    expect(config.identity.hrAgentClient).toEqual(LOCAL_TENANT_DEFAULTS.hrAgentClient);
+  });
+});
