@@ -42,13 +42,20 @@ export function jwksFor(issuer: string): JWTVerifyGetKey {
   return createRemoteJWKSet(new URL('.well-known/jwks.json', issuer));
 }
 
-const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
+/** RFC 6750 §2.1: `"Bearer" 1*SP b64token`; the scheme name is case-insensitive (RFC 9110 §11.1). */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+const BEARER_SCHEME = /^Bearer(?: |$)/i;
 
 export async function verifyBearer(
   authorization: string | undefined,
   policy: BearerPolicy & { jwks: JWTVerifyGetKey },
 ): Promise<Principal> {
   if (authorization === undefined || authorization === '') {
+    throw new BearerError(401, undefined, 'A bearer token is required');
+  }
+  // Another scheme (Basic, DPoP, …) is no attempt at bearer auth: RFC 6750 §3.1
+  // answers it like a missing token, with a challenge and no error code.
+  if (!BEARER_SCHEME.test(authorization)) {
     throw new BearerError(401, undefined, 'A bearer token is required');
   }
   const match = BEARER.exec(authorization);
@@ -66,6 +73,10 @@ export async function verifyBearer(
   } catch (error) {
     throw new BearerError(401, 'invalid_token', describeJoseError(error));
   }
+  // jose checks that `sub` is present, not that it is a string; callers compare it to ids.
+  if (typeof payload.sub !== 'string' || payload.sub === '') {
+    throw new BearerError(401, 'invalid_token', "The access token's sub claim is not accepted");
+  }
   const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [];
   const missing = policy.scopes.filter((s) => !scopes.includes(s));
   if (missing.length > 0) {
@@ -73,7 +84,7 @@ export async function verifyBearer(
   }
   const azp = payload.azp ?? payload.client_id;
   return {
-    sub: payload.sub as string,
+    sub: payload.sub,
     clientId: typeof azp === 'string' ? azp : undefined,
     scopes,
     claims: payload,
