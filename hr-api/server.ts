@@ -1,0 +1,135 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
+import type { JWTVerifyGetKey } from 'jose';
+import { BearerError, type BearerPolicy, type Principal, requireBearer, sendBearerError } from '../sandbox/bearer.ts';
+import { type Employee, loadEmployees } from './employees.ts';
+
+export const HR_API_SCOPE = 'read:employee';
+export const HR_API_REALM = 'Staff0 HR API';
+
+export interface HrApiOptions {
+  /** The identity backend's issuer, with Auth0's trailing slash. */
+  issuer: string;
+  /** The HR API's audience, `https://staff0/api`. */
+  audience: string;
+  /** Seed file replacing `hr-api/employees.json`. */
+  employeesFile?: string;
+  /** Key source; defaults to the issuer's `/.well-known/jwks.json`. */
+  jwks?: JWTVerifyGetKey;
+}
+
+export interface HrApi {
+  app: Express;
+  /** Starts listening; resolves to the base URL, e.g. `http://127.0.0.1:10051`. */
+  listen(port: number, host: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** What a reader with the employee's consent learns: nothing beyond employment status. */
+export interface EmployeeStatusRecord {
+  id: string;
+  name: string;
+  employment_status: Employee['employment_status'];
+}
+
+/** Longer than any identity backend's user id; such ids are answered without a lookup. */
+const MAX_ID_LENGTH = 256;
+
+export function createHrApi(options: HrApiOptions): HrApi {
+  const employees = loadEmployees(options.employeesFile);
+  const policy: BearerPolicy = {
+    issuer: options.issuer,
+    audience: options.audience,
+    scopes: [HR_API_SCOPE],
+    realm: HR_API_REALM,
+    ...(options.jwks ? { jwks: options.jwks } : {}),
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+
+  // The guard runs before routing to a record, so a caller without a valid
+  // token learns nothing about which ids exist (RFC 6750 §3).
+  app.use('/employees', requireBearer(policy), (_req, res, next) => {
+    // Employment records are personal data: no shared or browser caches.
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  app.get('/employees/:id', (req: Request<{ id: string }>, res: Response) => {
+    const principal = res.locals.principal as Principal;
+    const id = req.params.id;
+    // Consent is per employee: the CIBA token's subject approved reading their
+    // own record only, so any other id is outside the token's grant (RFC 6750 §3.1).
+    if (principal.sub !== id) {
+      sendBearerError(res, new BearerError(403, 'insufficient_scope', 'The token does not grant access to this employee'), policy);
+      return;
+    }
+    const employee = id.length <= MAX_ID_LENGTH ? employees.get(id) : undefined;
+    if (employee === undefined) {
+      res.status(404).json({ error: 'not_found', error_description: 'No employee with this id' });
+      return;
+    }
+    const record: EmployeeStatusRecord = {
+      id: employee.id,
+      name: employee.name,
+      employment_status: employee.employment_status,
+    };
+    res.json(record);
+  });
+
+  app.all('/employees/:id', (_req, res) => {
+    res.status(405).set('Allow', 'GET, HEAD').json({ error: 'method_not_allowed', error_description: 'Only GET is supported' });
+  });
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not_found', error_description: 'No such resource' });
+  });
+
+  const onError: ErrorRequestHandler = (error: unknown, _req, res, _next) => {
+    if (res.headersSent) return;
+    const status = typeof error === 'object' && error !== null && 'status' in error ? Number(error.status) : 500;
+    // Router errors (e.g. an id with a broken percent-encoding) carry a 4xx status.
+    if (status >= 400 && status < 500) {
+      res.status(400).json({ error: 'invalid_request', error_description: 'The request could not be understood' });
+      return;
+    }
+    res.status(500).json({ error: 'server_error', error_description: 'Unexpected error' });
+  };
+  app.use(onError);
+
+  let server: Server | undefined;
+
+  return {
+    app,
+    listen(port, host) {
+      if (server) return Promise.reject(new Error('The HR API is already listening'));
+      const started = createServer(app);
+      server = started;
+      return new Promise((resolve, reject) => {
+        started.once('error', reject);
+        started.listen(port, host, () => {
+          started.off('error', reject);
+          const { port: actual } = started.address() as AddressInfo;
+          const hostPart = host.includes(':') ? `[${host}]` : host;
+          resolve(`http://${hostPart}:${actual}`);
+        });
+      });
+    },
+    close() {
+      const running = server;
+      server = undefined;
+      if (!running?.listening) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        running.close((error) => (error ? reject(error) : resolve()));
+        running.closeAllConnections();
+      });
+    },
+  };
+}
