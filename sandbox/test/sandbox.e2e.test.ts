@@ -1,0 +1,183 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePorts, runCommand, waitUntil, type RunningCommand } from './processes.ts';
+
+/**
+ * `npm run sandbox` and `npm run client` exactly as a user runs them, as
+ * child processes; the employee decides through the tenant's control API.
+ */
+
+const QUESTION = 'Does John Doe with email jdoe@staff0.com work at Staff0?';
+
+interface RequestView {
+  id: string;
+  user_id: string;
+  status: string;
+}
+
+async function sandboxEnv(): Promise<Record<string, string>> {
+  const [agent, hrApi, tenant, gemini] = await freePorts(4);
+  return {
+    HR_AGENT_PORT: String(agent),
+    HR_API_PORT: String(hrApi),
+    TENANT_PORT: String(tenant),
+    MOCK_GEMINI_PORT: String(gemini),
+    SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'sandbox-state-')),
+  };
+}
+
+describe('npm run sandbox with npm run client', () => {
+  let env: Record<string, string>;
+  let sandbox: RunningCommand;
+  let control: string;
+
+  const pending = (userId: string) =>
+    waitUntil(async () => {
+      const res = await fetch(`${control}/requests?user_id=${encodeURIComponent(userId)}&status=pending`);
+      const body = (await res.json()) as { requests: RequestView[] };
+      return body.requests[0];
+    });
+  const decide = async (id: string, decision: 'approve' | 'deny') => {
+    const res = await fetch(`${control}/requests/${id}/${decision}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(200);
+  };
+  const client = (args: string[], extraEnv: Record<string, string> = {}) =>
+    runCommand(process.execPath, ['--import', 'tsx', 'sandbox/client.ts', ...args], { ...env, ...extraEnv });
+
+  beforeAll(async () => {
+    env = await sandboxEnv();
+    control = `http://127.0.0.1:${env.TENANT_PORT}/control`;
+    sandbox = runCommand('npm', ['run', 'sandbox'], env);
+    await sandbox.waitForOutput(/Headless Agent Auth Sandbox is ready/, 90_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (sandbox.groupAlive()) {
+      sandbox.signalGroup('SIGKILL');
+      await sandbox.exited;
+    }
+  });
+
+  it('prints one banner with the backends, the Guardian page, the agent card and the command to try', () => {
+    const out = sandbox.stdout();
+    expect(out).toContain('local tenant');
+    expect(out).toContain(`http://127.0.0.1:${env.TENANT_PORT}/guardian`);
+    expect(out).toContain('mock-gemini');
+    expect(out).toContain(`http://127.0.0.1:${env.HR_AGENT_PORT}/.well-known/agent-card.json`);
+    expect(out).toContain(`npm run client -- "${QUESTION}"`);
+    expect(out.match(/is ready/g)).toHaveLength(1);
+  });
+
+  it('answers the sample question after the employee approves, and exits 0', async () => {
+    const run = runCommand('npm', ['run', 'client', '--', QUESTION], env);
+    const request = await pending('auth0|jdoe');
+    await run.waitForOutput(/AUTH_REQUIRED/);
+    await decide(request.id, 'approve');
+    const { code } = await run.exited;
+    expect(run.stdout()).toMatch(/WORKING[\s\S]*AUTH_REQUIRED[\s\S]*COMPLETED/);
+    expect(run.stdout()).toMatch(/Yes, John Doe is an active employee/);
+    expect(code).toBe(0);
+  });
+
+  it('exits 4 with the reason on stderr when the employee denies', async () => {
+    const run = client([QUESTION]);
+    await decide((await pending('auth0|jdoe')).id, 'deny');
+    const { code } = await run.exited;
+    expect(code).toBe(4);
+    expect(run.stderr()).toMatch(/REJECTED.*denied/i);
+  });
+
+  it('exits 5 when the employee has no push enrolment', async () => {
+    const run = client(['Is npark@staff0.com an active employee?']);
+    const { code } = await run.exited;
+    expect(code).toBe(5);
+    expect(run.stderr()).toMatch(/FAILED/);
+  });
+
+  it('exits 3 and prints the question when input is needed and there is no terminal', async () => {
+    const run = client(['Does my colleague still work at Staff0?']);
+    const { code } = await run.exited;
+    expect(code).toBe(3);
+    expect(run.stderr()).toMatch(/work email or employee id/i);
+  });
+
+  it('prints machine-readable events with --json', async () => {
+    const run = client(['--json', QUESTION]);
+    await decide((await pending('auth0|jdoe')).id, 'approve');
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    const lines = run
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; state?: string; finalState?: string; answer?: string });
+    expect(lines.filter((l) => l.kind === 'state').map((l) => l.state)).toContain('AUTH_REQUIRED');
+    expect(lines.at(-1)).toMatchObject({ kind: 'result', finalState: 'COMPLETED' });
+    expect(lines.at(-1)?.answer).toMatch(/^Yes/);
+  });
+
+  it('exits 7 when the identity backend refuses the A2A Client', async () => {
+    const run = client([QUESTION], { A2A_CLIENT_AUTH0_CLIENT_SECRET: 'not-the-secret' });
+    const { code } = await run.exited;
+    expect(code).toBe(7);
+    expect(run.stderr()).toMatch(/invalid_client/);
+  });
+
+  it('exits 1 with a hint when no agent answers', async () => {
+    const [unused] = await freePorts(1);
+    const run = client([QUESTION], { HR_AGENT_PORT: String(unused) });
+    const { code } = await run.exited;
+    expect(code).toBe(1);
+    expect(run.stderr()).toMatch(/Could not reach the HR Agent.*npm run sandbox/);
+  });
+
+  it('stops every process on Ctrl-C and exits 0', async () => {
+    sandbox.signalGroup('SIGINT');
+    const { code } = await sandbox.exited;
+    expect(code).toBe(0);
+    await waitUntil(async () => (sandbox.groupAlive() ? undefined : true), 10_000);
+    for (const port of [env.HR_AGENT_PORT, env.HR_API_PORT, env.TENANT_PORT, env.MOCK_GEMINI_PORT]) {
+      await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+    }
+  });
+});
+
+describe('npm run sandbox refusing to start', () => {
+  it('names the variable when a port is already in use, and exits non-zero', async () => {
+    const env = await sandboxEnv();
+    const blocker = createServer().listen(Number(env.HR_API_PORT), '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      const run = runCommand('npm', ['run', 'sandbox'], env);
+      const { code } = await run.exited;
+      expect(code).not.toBe(0);
+      expect(run.stderr()).toContain(`Port ${env.HR_API_PORT} for the Staff0 HR API is already in use`);
+      expect(run.stderr()).toContain('HR_API_PORT');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('lists every missing auth0 variable at once', async () => {
+    const run = runCommand('npm', ['run', 'sandbox'], { ...(await sandboxEnv()), IDENTITY_BACKEND: 'auth0' });
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    for (const name of ['HR_AUTH0_DOMAIN', 'A2A_CLIENT_AUTH0_CLIENT_ID', 'HR_AGENT_AUTH0_CLIENT_SECRET']) {
+      expect(run.stderr()).toContain(`${name} is required`);
+    }
+  });
+
+  it('refuses a malformed port', async () => {
+    const run = runCommand('npm', ['run', 'sandbox'], { ...(await sandboxEnv()), TENANT_PORT: 'ten' });
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    expect(run.stderr()).toContain('TENANT_PORT must be a port number');
+  });
+});
