@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import { Role, TaskState, type Message, type Part, type Task } from '@a2a-js/sdk';
+import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
+import type { PendingConsent } from './ciba.ts';
+import type { Conversations } from './conversations.ts';
+import { toAgentError } from './errors.ts';
+import { outcomeFor } from './outcomes.ts';
+import type { Planner } from './planner.ts';
+import type { Tools } from './tools.ts';
+
+/**
+ * Runs one A2A task: plan, ask the employee for consent, answer. Publishes
+ * the task first, then WORKING, AUTH_REQUIRED while consent is pending,
+ * WORKING again, and one final state (A2A §6.3 task lifecycle).
+ */
+
+export interface ExecutorOptions {
+  planner: Planner;
+  tools: Tools;
+  conversations: Conversations;
+  /** Longest user text passed to the planner. */
+  maxInputLength?: number;
+}
+
+export interface HrAgentExecutor extends AgentExecutor {
+  /** Stops every running task (polling included); used on shutdown. */
+  abortAll(): void;
+}
+
+interface RunningTask {
+  contextId: string;
+  controller: AbortController;
+  /** Set once a final state was published; nothing is published after it. */
+  closed: boolean;
+  /** True while `execute()` runs; false while the task waits for input. */
+  active: boolean;
+  done: Promise<void>;
+}
+
+const TERMINAL = new Set([
+  TaskState.TASK_STATE_COMPLETED,
+  TaskState.TASK_STATE_FAILED,
+  TaskState.TASK_STATE_CANCELED,
+  TaskState.TASK_STATE_REJECTED,
+]);
+
+export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
+  const maxInputLength = options.maxInputLength ?? 2000;
+  const tasks = new Map<string, RunningTask>();
+
+  return {
+    async execute(context: RequestContext, bus: ExecutionEventBus) {
+      const { taskId, contextId } = context;
+      const owner = context.context.user?.userName ?? '';
+      const userMessage = context.userMessage;
+      const existing = tasks.get(taskId);
+
+      // A2A requires a task (or message) as the first event of every execution.
+      bus.publish(AgentEvent.task(context.task ?? newTask(taskId, contextId, userMessage)));
+      if (existing?.active) {
+        // A second message while consent is pending joins the running execution.
+        await existing.done;
+        return;
+      }
+
+      let finish: () => void = () => undefined;
+      const running: RunningTask = {
+        contextId,
+        controller: new AbortController(),
+        closed: false,
+        active: true,
+        done: new Promise<void>((resolve) => (finish = resolve)),
+      };
+      tasks.set(taskId, running);
+      const publishStatus = (state: TaskState, text?: string, metadata?: Record<string, unknown>) => {
+        if (running.closed) return;
+        if (TERMINAL.has(state)) running.closed = true;
+        bus.publish(
+          AgentEvent.statusUpdate({
+            taskId,
+            contextId,
+            status: {
+              state,
+              message: text === undefined ? undefined : agentMessage(taskId, contextId, text),
+              timestamp: new Date().toISOString(),
+            },
+            metadata,
+          }),
+        );
+      };
+
+      /** A completed task always carries its answer as an artifact (A2A §6.7). */
+      const finishWith = (state: TaskState, text: string) => {
+        if (running.closed) return;
+        if (state === TaskState.TASK_STATE_COMPLETED) {
+          bus.publish(
+            AgentEvent.artifactUpdate({
+              taskId,
+              contextId,
+              artifact: {
+                artifactId: randomUUID(),
+                name: 'answer',
+                description: 'Whether the person is an active employee of Staff0',
+                parts: [textPart(text)],
+                metadata: undefined,
+                extensions: [],
+              },
+              append: false,
+              lastChunk: true,
+              metadata: undefined,
+            }),
+          );
+        }
+        publishStatus(state, text);
+      };
+
+      try {
+        publishStatus(TaskState.TASK_STATE_WORKING);
+        const userText = textOf(userMessage).slice(0, maxInputLength);
+        if (userText === '') {
+          publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, 'Please ask in text, giving the work email address or employee id of the person to check.');
+          return;
+        }
+        const signal = running.controller.signal;
+        const session = options.tools.session(signal, {
+          onConsentPending: (pending) =>
+            publishStatus(TaskState.TASK_STATE_AUTH_REQUIRED, consentText(pending), {
+              consent: {
+                employee: pending.employee,
+                binding_message: pending.bindingMessage,
+                expires_at: pending.expiresAt.toISOString(),
+              },
+            }),
+          onConsentSettled: () => publishStatus(TaskState.TASK_STATE_WORKING),
+        });
+        const history = options.conversations.get(owner, contextId);
+        let result;
+        try {
+          result = await options.planner.run({ history, userText, tools: session, signal });
+        } catch (error) {
+          if (running.closed) return;
+          const outcome = outcomeFor(toAgentError(error, 'The request'));
+          options.conversations.append(owner, contextId, turns(userText, outcome.text));
+          finishWith(outcome.state, outcome.text);
+          return;
+        }
+        if (running.closed) return;
+        options.conversations.append(
+          owner,
+          contextId,
+          turns(userText, result.kind === 'answer' ? result.text : result.question),
+        );
+        if (result.kind === 'input_required') {
+          publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, result.question);
+          return;
+        }
+        finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
+      } finally {
+        running.active = false;
+        if (running.closed) tasks.delete(taskId);
+        finish();
+      }
+    },
+
+    async cancelTask(taskId: string, bus: ExecutionEventBus) {
+      const running = tasks.get(taskId);
+      tasks.delete(taskId);
+      if (running) {
+        running.closed = true;
+        running.controller.abort();
+      }
+      // The request handler waits for this final event (A2A §3.1.5 CancelTask).
+      bus.publish(
+        AgentEvent.statusUpdate({
+          taskId,
+          contextId: running?.contextId ?? '',
+          status: {
+            state: TaskState.TASK_STATE_CANCELED,
+            message: agentMessage(taskId, running?.contextId ?? '', 'The request was canceled.'),
+            timestamp: new Date().toISOString(),
+          },
+          metadata: undefined,
+        }),
+      );
+    },
+
+    abortAll() {
+      for (const running of tasks.values()) {
+        running.closed = true;
+        running.controller.abort();
+      }
+      tasks.clear();
+    },
+  };
+}
+
+function consentText(pending: PendingConsent & { employee: string }): string {
+  return (
+    `Waiting for ${pending.employee} to approve "${pending.bindingMessage}" on their phone. ` +
+    `The request expires at ${pending.expiresAt.toISOString()}.`
+  );
+}
+
+function turns(userText: string, modelText: string) {
+  return [
+    { role: 'user', parts: [{ text: userText }] },
+    { role: 'model', parts: [{ text: modelText }] },
+  ];
+}
+
+function newTask(taskId: string, contextId: string, userMessage: Message): Task {
+  return {
+    id: taskId,
+    contextId,
+    status: { state: TaskState.TASK_STATE_SUBMITTED, message: undefined, timestamp: new Date().toISOString() },
+    artifacts: [],
+    history: [userMessage],
+    metadata: undefined,
+  };
+}
+
+function textOf(message: Message): string {
+  return message.parts
+    .flatMap((part) => (part.content?.$case === 'text' ? [part.content.value] : []))
+    .join('\n')
+    .trim();
+}
+
+function textPart(text: string): Part {
+  return { content: { $case: 'text', value: text }, metadata: undefined, filename: '', mediaType: 'text/plain' };
+}
+
+function agentMessage(taskId: string, contextId: string, text: string): Message {
+  return {
+    messageId: randomUUID(),
+    contextId,
+    taskId,
+    role: Role.ROLE_AGENT,
+    parts: [textPart(text)],
+    metadata: undefined,
+    extensions: [],
+    referenceTaskIds: [],
+  };
+}
