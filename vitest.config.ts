@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['{agent,hr-api,mock-guardian,mock-gemini,sandbox,scenarios,bench}/**/*.test.ts'],
     environment: 'node',
+    globalSetup: ['sandbox/test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
