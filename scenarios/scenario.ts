@@ -1,0 +1,90 @@
+import type { TaskStateName } from '../sandbox/conversation.ts';
+
+/**
+ * A scenario is data: who calls, what they say, what the employee does and
+ * what the caller must observe. The runner (`runner.ts`) plays it against a
+ * stack (`stack.ts`): the local tenant, or a real Auth0 tenant.
+ */
+
+/** How the caller authenticates to the HR Agent. */
+export type Caller =
+  | 'a2a-client' // the A2A Client's client-credentials token (the normal case)
+  | 'no-token'
+  | 'wrong-audience' // a valid token from the same tenant, for the Management API
+  | 'wrong-scope' // a token for the agent's audience without read:employee_status
+  | 'expired-token';
+
+/** What the employee does with the push request the agent causes. */
+export type EmployeeStep =
+  | { user: string; decision: 'approve' | 'deny'; via: 'browser' | 'api' }
+  /** Lets the request run out: `expire-now` through the control API, or wait out a short requested_expiry. */
+  | { user: string; decision: 'ignore'; via: 'expire-now' | 'wait' };
+
+export interface Conversation {
+  /** Each turn is sent in the same context; a later turn answers INPUT_REQUIRED. */
+  turns: string[];
+  /** Every state the caller sees, in order, across all turns (consecutive repeats folded). */
+  states: TaskStateName[];
+  answer?: RegExp;
+  /** The answer must not match this (e.g. no data without consent). */
+  notAnswer?: RegExp;
+  /** Cancel the task once it reaches AUTH_REQUIRED. */
+  cancelWhilePending?: boolean;
+}
+
+export type Requirement =
+  /** Needs the local tenant's control API, users or settings; skipped against Auth0 with this reason. */
+  { localTenant: string };
+
+interface ScenarioBase {
+  name: string;
+  tags: string[];
+  summary: string;
+  requires?: Requirement;
+}
+
+/** One or more conversations with the agent, started together, and the employee's decisions in order. */
+export interface ConversationScenario extends ScenarioBase {
+  kind: 'conversation';
+  caller?: 'a2a-client';
+  conversations: Conversation[];
+  employee: EmployeeStep[];
+  /** Users for whom no push request may ever be created. */
+  noPushFor?: string[];
+  /** Seconds the agent asks the employee to answer within (CIBA requested_expiry). */
+  requestedExpiry?: number;
+  /** Check on the Guardian page that this tenant-sourced text shows literally and runs nothing. */
+  pageShowsLiterally?: string;
+}
+
+/** A call the agent must refuse at the HTTP layer, creating no task. */
+export interface RefusedCallScenario extends ScenarioBase {
+  kind: 'refused-call';
+  caller: Exclude<Caller, 'a2a-client'>;
+  question: string;
+  status: 401 | 403;
+  /** RFC 6750 error code in WWW-Authenticate; undefined when none is due (no credentials). */
+  error: 'invalid_token' | 'insufficient_scope' | undefined;
+}
+
+/** A request straight to the identity backend's /bc-authorize that it must refuse. */
+export interface RefusedConsentScenario extends ScenarioBase {
+  kind: 'refused-consent';
+  user: string;
+  bindingMessage: string;
+  error: string;
+}
+
+export type Scenario = ConversationScenario | RefusedCallScenario | RefusedConsentScenario;
+
+export interface Observation {
+  scenario: string;
+  status: 'passed' | 'failed' | 'skipped';
+  /** What was observed, per conversation (states), or the HTTP status / OAuth error. */
+  observed: string[];
+  expected: string[];
+  answers: string[];
+  problems: string[];
+  skipReason?: string;
+  durationMs: number;
+}
