@@ -1,0 +1,190 @@
+import { Role, TaskState, type AgentCard, type Message, type SendMessageRequest, type Task } from '@a2a-js/sdk';
+import { DefaultRequestHandler, InMemoryTaskStore, ServerCallContext, type User } from '@a2a-js/sdk/server';
+import { describe, expect, it } from 'vitest';
+import { buildAgentCard } from '../agent-card.ts';
+import { createConversations } from '../conversations.ts';
+import { AgentError, type AgentErrorCode } from '../errors.ts';
+import { createExecutor } from '../executor.ts';
+import type { Planner, PlanRequest, PlanResult } from '../planner.ts';
+import type { Tools, ToolSessionEvents } from '../tools.ts';
+
+/** Tools whose session only hands the executor's callbacks to the fake planner. */
+function fakeTools(): Tools & { events: ToolSessionEvents[] } {
+  const events: ToolSessionEvents[] = [];
+  return {
+    events,
+    session(_signal, sessionEvents) {
+      events.push(sessionEvents);
+      return { run: async () => ({ kind: 'response', response: {} }) };
+    },
+  };
+}
+
+function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Promise<PlanResult>) {
+  const tools = fakeTools();
+  const planner: Planner = { run: (request) => plan(request, tools.events.at(-1)!) };
+  const card: AgentCard = buildAgentCard({ url: 'http://127.0.0.1:1', tokenUrl: 'http://127.0.0.1:2/oauth/token' });
+  const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), createExecutor({ planner, tools, conversations: createConversations() }));
+  const user: User = { isAuthenticated: true, userName: 'caller@clients' };
+  const context = () => new ServerCallContext({ user, requestedVersion: '1.0' });
+  return { handler, context };
+}
+
+function request(text: string, ids: { contextId?: string; taskId?: string } = {}): SendMessageRequest {
+  const message: Message = {
+    messageId: crypto.randomUUID(),
+    contextId: ids.contextId ?? '',
+    taskId: ids.taskId ?? '',
+    role: Role.ROLE_USER,
+    parts: [{ content: { $case: 'text', value: text }, metadata: undefined, filename: '', mediaType: 'text/plain' }],
+    metadata: undefined,
+    extensions: [],
+    referenceTaskIds: [],
+  };
+  return { tenant: '', message, configuration: undefined, metadata: undefined };
+}
+
+async function streamStates(handler: DefaultRequestHandler, context: ServerCallContext, params: SendMessageRequest) {
+  const states: string[] = [];
+  let last: { state: TaskState; text: string | undefined } | undefined;
+  let artifactText: string | undefined;
+  let taskId = '';
+  let contextId = '';
+  for await (const event of handler.sendMessageStream(params, context)) {
+    const payload = event.payload;
+    if (payload?.$case === 'task') {
+      states.push('task');
+      taskId = payload.value.id;
+      contextId = payload.value.contextId;
+    } else if (payload?.$case === 'statusUpdate') {
+      const state = payload.value.status!.state;
+      states.push(TaskState[state].replace('TASK_STATE_', ''));
+      const part = payload.value.status?.message?.parts[0]?.content;
+      last = { state, text: part?.$case === 'text' ? part.value : undefined };
+    } else if (payload?.$case === 'artifactUpdate') {
+      states.push('artifact');
+      const part = payload.value.artifact?.parts[0]?.content;
+      artifactText = part?.$case === 'text' ? part.value : undefined;
+    }
+  }
+  return { states, last, artifactText, taskId, contextId };
+}
+
+const pending = (events: ToolSessionEvents) =>
+  events.onConsentPending({
+    employee: 'jdoe@staff0.com',
+    employeeId: 'auth0|jdoe',
+    bindingMessage: 'Approve sharing your employment details with an external party.',
+    expiresAt: new Date('2030-01-01T00:00:00.000Z'),
+  });
+
+describe('executor outcomes', () => {
+  it('streams task, WORKING, AUTH_REQUIRED, WORKING, artifact, COMPLETED for an approved check', async () => {
+    const { handler, context } = harness(async (_request, events) => {
+      pending(events);
+      events.onConsentSettled();
+      return { kind: 'answer', text: 'Yes, John Doe is an active employee of Staff0.' };
+    });
+    const run = await streamStates(handler, context(), request('Does jdoe@staff0.com work at Staff0?'));
+    expect(run.states).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', 'WORKING', 'artifact', 'COMPLETED']);
+    expect(run.artifactText).toBe('Yes, John Doe is an active employee of Staff0.');
+  });
+
+  it('names the binding message, the employee and the expiry in the AUTH_REQUIRED status', async () => {
+    let release: () => void = () => undefined;
+    const { handler, context } = harness(async (_request, events) => {
+      pending(events);
+      await new Promise<void>((resolve) => (release = resolve));
+      return { kind: 'answer', text: 'Yes.' };
+    });
+    const task = (await handler.sendMessage(request('Does jdoe@staff0.com work here?'), context())) as Task;
+    expect(task.status?.state).toBe(TaskState.TASK_STATE_AUTH_REQUIRED);
+    const text = task.status?.message?.parts[0]?.content;
+    expect(text?.$case === 'text' && text.value).toBe(
+      'Waiting for jdoe@staff0.com to approve "Approve sharing your employment details with an external party." on their phone. ' +
+        'The request expires at 2030-01-01T00:00:00.000Z.',
+    );
+    release();
+  });
+
+  const cases: [AgentErrorCode, TaskState, string][] = [
+    ['access_denied', TaskState.TASK_STATE_REJECTED, 'The employee denied the request.'],
+    ['expired_token', TaskState.TASK_STATE_FAILED, 'The approval request timed out before the employee answered.'],
+    [
+      'not_enrolled',
+      TaskState.TASK_STATE_FAILED,
+      'The employee is not enrolled for push notifications, so their approval cannot be requested.',
+    ],
+    ['backend_error', TaskState.TASK_STATE_FAILED, 'The HR API could not be reached.'],
+  ];
+  for (const [code, state, text] of cases) {
+    it(`ends in ${TaskState[state]} for ${code}`, async () => {
+      const { handler, context } = harness(async (_request, events) => {
+        pending(events);
+        throw new AgentError(code, code === 'backend_error' ? 'The HR API could not be reached' : 'ignored');
+      });
+      const run = await streamStates(handler, context(), request('Does jdoe@staff0.com work at Staff0?'));
+      expect(run.states).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', TaskState[state].replace('TASK_STATE_', '')]);
+      expect(run.last).toEqual({ state, text });
+    });
+  }
+
+  it('fails with a safe message, not the raw error, when something unexpected throws', async () => {
+    const { handler, context } = harness(async () => {
+      throw new Error('secret=hunter2 at /internal/path');
+    });
+    const run = await streamStates(handler, context(), request('Does jdoe@staff0.com work at Staff0?'));
+    expect(run.last).toEqual({ state: TaskState.TASK_STATE_FAILED, text: 'The request failed.' });
+  });
+
+  it('asks for input, then continues the same context with the earlier turns', async () => {
+    const seen: PlanRequest[] = [];
+    const { handler, context } = harness(async (planRequest) => {
+      seen.push(planRequest);
+      return seen.length === 1
+        ? { kind: 'input_required', question: 'Which employee? Please give a work email or employee id.' }
+        : { kind: 'answer', text: 'Yes, John Doe is an active employee of Staff0.' };
+    });
+    const first = await streamStates(handler, context(), request('Does John work at Staff0?'));
+    expect(first.states).toEqual(['task', 'WORKING', 'INPUT_REQUIRED']);
+    const second = await streamStates(handler, context(), request('jdoe@staff0.com', { contextId: first.contextId, taskId: first.taskId }));
+    expect(second.states).toEqual(['task', 'WORKING', 'artifact', 'COMPLETED']);
+    expect(second.taskId).toBe(first.taskId);
+    expect(seen[1]?.history).toEqual([
+      { role: 'user', parts: [{ text: 'Does John work at Staff0?' }] },
+      { role: 'model', parts: [{ text: 'Which employee? Please give a work email or employee id.' }] },
+    ]);
+    expect(seen[1]?.userText).toBe('jdoe@staff0.com');
+  });
+
+  it('does not share one caller context with another caller', async () => {
+    const seen: PlanRequest[] = [];
+    const { handler } = harness(async (planRequest) => {
+      seen.push(planRequest);
+      return { kind: 'input_required', question: 'Which employee?' };
+    });
+    const as = (userName: string) => new ServerCallContext({ user: { isAuthenticated: true, userName }, requestedVersion: '1.0' });
+    const first = await streamStates(handler, as('alice@clients'), request('Does John work here?', { contextId: 'shared-context' }));
+    expect(first.contextId).toBe('shared-context');
+    await streamStates(handler, as('mallory@clients'), request('jdoe@staff0.com', { contextId: 'shared-context' }));
+    expect(seen[1]?.history).toEqual([]);
+  });
+
+  it('cancels a pending check: CANCELED at once, the planner signal aborted, nothing published after', async () => {
+    let signal: AbortSignal | undefined;
+    const { handler, context } = harness(async (planRequest, events) => {
+      signal = planRequest.signal;
+      pending(events);
+      await new Promise((_resolve, reject) => planRequest.signal.addEventListener('abort', () => reject(new AgentError('canceled', 'x'))));
+      return { kind: 'answer', text: 'never' };
+    });
+    const ctx = context();
+    const task = (await handler.sendMessage(request('Does jdoe@staff0.com work at Staff0?'), ctx)) as Task;
+    expect(task.status?.state).toBe(TaskState.TASK_STATE_AUTH_REQUIRED);
+    const canceled = await handler.cancelTask({ id: task.id, tenant: '', metadata: undefined }, ctx);
+    expect(canceled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+    expect(signal?.aborted).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await handler.getTask({ id: task.id, tenant: '' }, ctx)).status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+  });
+});

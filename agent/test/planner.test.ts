@@ -1,0 +1,88 @@
+import type { GenerateContentParameters, GenerateContentResponse, Part } from '@google/genai';
+import { describe, expect, it, vi } from 'vitest';
+import { createPlanner, SYSTEM_INSTRUCTION } from '../planner.ts';
+import type { ToolSession } from '../tools.ts';
+
+function modelSays(...parts: Part[]): GenerateContentResponse {
+  return { candidates: [{ content: { role: 'model', parts } }] } as GenerateContentResponse;
+}
+
+const signal = new AbortController().signal;
+
+describe('planner', () => {
+  it('sends the system instruction and the three functions, runs calls and returns the final text', async () => {
+    const calls: GenerateContentParameters[] = [];
+    const replies = [
+      modelSays({ functionCall: { id: 'c1', name: 'get_employee_id_by_email', args: { email: 'jdoe@staff0.com' } } }),
+      modelSays({ text: 'Yes, John Doe is an active employee of Staff0.' }),
+    ];
+    const planner = createPlanner({
+      model: 'gemini-test',
+      generateContent: async (params) => {
+        calls.push(structuredClone({ ...params, config: { ...params.config, abortSignal: undefined } }));
+        return replies.shift()!;
+      },
+    });
+    const tools: ToolSession = { run: vi.fn(async () => ({ kind: 'response' as const, response: { employee_id: 'auth0|jdoe' } })) };
+    const result = await planner.run({ history: [], userText: 'Does jdoe@staff0.com work here?', tools, signal });
+    expect(result).toEqual({ kind: 'answer', text: 'Yes, John Doe is an active employee of Staff0.' });
+    expect(calls[0]?.config?.systemInstruction).toBe(SYSTEM_INSTRUCTION);
+    expect(calls[0]?.config?.tools).toEqual([
+      {
+        functionDeclarations: [
+          expect.objectContaining({ name: 'get_employee_id_by_email' }),
+          expect.objectContaining({ name: 'is_active_employee' }),
+          expect.objectContaining({ name: 'request_user_input' }),
+        ],
+      },
+    ]);
+    expect(calls[1]?.contents).toEqual([
+      { role: 'user', parts: [{ text: 'Does jdoe@staff0.com work here?' }] },
+      { role: 'model', parts: [{ functionCall: { id: 'c1', name: 'get_employee_id_by_email', args: { email: 'jdoe@staff0.com' } } }] },
+      { role: 'user', parts: [{ functionResponse: { id: 'c1', name: 'get_employee_id_by_email', response: { employee_id: 'auth0|jdoe' } } }] },
+    ]);
+  });
+
+  it('stops with input_required when the model asks the caller a question', async () => {
+    const planner = createPlanner({
+      model: 'm',
+      generateContent: async () => modelSays({ functionCall: { name: 'request_user_input', args: { question: 'Which employee?' } } }),
+    });
+    const tools: ToolSession = { run: async () => ({ kind: 'input_required', question: 'Which employee?' }) };
+    expect(await planner.run({ history: [], userText: 'Does John work here?', tools, signal })).toEqual({
+      kind: 'input_required',
+      question: 'Which employee?',
+    });
+  });
+
+  it('gives up after the round limit instead of looping forever', async () => {
+    const generateContent = vi.fn(async () => modelSays({ functionCall: { name: 'get_employee_id_by_email', args: { email: 'x@y.z' } } }));
+    const planner = createPlanner({ model: 'm', generateContent, maxRounds: 3 });
+    const tools: ToolSession = { run: async () => ({ kind: 'response', response: { error: 'not_found' } }) };
+    await expect(planner.run({ history: [], userText: 'loop', tools, signal })).rejects.toMatchObject({ code: 'backend_error' });
+    expect(generateContent).toHaveBeenCalledTimes(3);
+  });
+
+  it('reports an unreachable model as a backend error without its details', async () => {
+    const planner = createPlanner({
+      model: 'm',
+      generateContent: async () => {
+        throw new Error('401 API key AIza-secret invalid');
+      },
+    });
+    const tools: ToolSession = { run: vi.fn() };
+    await expect(planner.run({ history: [], userText: 'hi', tools, signal })).rejects.toMatchObject({
+      code: 'backend_error',
+      message: 'The language model could not be reached',
+    });
+  });
+
+  it('ignores thought parts in the final answer', async () => {
+    const planner = createPlanner({
+      model: 'm',
+      generateContent: async () => modelSays({ text: 'internal reasoning', thought: true }, { text: 'No, that person is not an active employee.' }),
+    });
+    const result = await planner.run({ history: [], userText: 'q', tools: { run: vi.fn() }, signal });
+    expect(result).toEqual({ kind: 'answer', text: 'No, that person is not an active employee.' });
+  });
+});
