@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import Provider, { type ClientMetadata, type Configuration } from 'oidc-provider';
+import { auth0Claims, resourceIndicators } from './access-tokens.ts';
+import { cibaFeature, cibaPollRules, cibaRequestTtl, type RateLimiter } from './ciba.ts';
+import type { ConsentRegistry } from './consent-requests.ts';
+import type { ProviderStorage } from './provider-storage.ts';
+import type { PrivateRsaJwk } from './signing-key.ts';
+import type { TenantApplication } from './tenant-file.ts';
+import type { TenantDirectory } from './tenant-directory.ts';
+
+/**
+ * The OpenID Provider behind the tenant: oidc-provider configured with
+ * Auth0's routes (`/oauth/token`, `/bc-authorize`, `/.well-known/jwks.json`),
+ * the tenant's applications as clients and its users as accounts.
+ */
+
+export interface AuthorizationServerOptions {
+  directory: TenantDirectory;
+  registry: ConsentRegistry;
+  storage: ProviderStorage;
+  signingKey: PrivateRsaJwk;
+  rateLimiter: RateLimiter;
+  log: (line: string) => void;
+}
+
+export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+
+function clientMetadata(app: TenantApplication): ClientMetadata {
+  return {
+    client_id: app.client_id,
+    client_secret: app.client_secret,
+    client_name: app.name,
+    grant_types: [...app.grant_types],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_post',
+    // Registered as poll even for ping: see cibaFeature.
+    ...(app.ciba ? { backchannel_token_delivery_mode: 'poll', backchannel_user_code_parameter: false } : {}),
+  };
+}
+
+export function createAuthorizationServer(options: AuthorizationServerOptions): Provider {
+  const { directory, registry, storage, signingKey, rateLimiter, log } = options;
+  const { settings } = directory;
+
+  const configuration: Configuration = {
+    adapter: storage.adapter,
+    clients: directory.applications.map(clientMetadata),
+    jwks: { keys: [signingKey] },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    scopes: [...OIDC_SCOPES],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name', 'nickname'],
+      email: ['email', 'email_verified'],
+    },
+    async findAccount(_ctx, sub) {
+      const user = directory.findUser(sub);
+      if (!user) return undefined;
+      return {
+        accountId: user.user_id,
+        claims: () => ({
+          sub: user.user_id,
+          name: user.name,
+          given_name: user.given_name,
+          family_name: user.family_name,
+          nickname: user.email.split('@')[0],
+          email: user.email,
+          email_verified: user.email_verified,
+        }),
+      };
+    },
+    // Auth0's `audience` parameter; mapped onto RFC 8707 resource by defaultResource.
+    extraParams: ['audience'],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      userinfo: { enabled: true },
+      ciba: cibaFeature({ directory, registry, rateLimiter }),
+      resourceIndicators: resourceIndicators(directory),
+    },
+    formats: { customizers: { jwt: auth0Claims } },
+    routes: {
+      token: '/oauth/token',
+      backchannel_authentication: '/bc-authorize',
+      jwks: '/.well-known/jwks.json',
+      userinfo: '/userinfo',
+    },
+    ttl: {
+      AccessToken: settings.accessTokenLifetime,
+      ClientCredentials: settings.accessTokenLifetime,
+      BackchannelAuthenticationRequest: cibaRequestTtl(directory),
+      Grant: settings.accessTokenLifetime,
+      IdToken: 36_000,
+      RefreshToken: 30 * 86_400,
+      AuthorizationCode: 60,
+      Interaction: 3600,
+      Session: 86_400,
+      DeviceCode: 600,
+    },
+    // The tenant is an API: errors are JSON even for a browser, and no CORS is granted.
+    async renderError(ctx, out) {
+      ctx.type = 'json';
+      ctx.body = out;
+    },
+    clientBasedCORS: () => false,
+  };
+
+  const provider = new Provider(directory.issuer, configuration);
+  provider.use(cibaPollRules({ directory, registry }));
+  provider.on('server_error', (ctx, error) => log(`${ctx.method} ${ctx.path} failed: ${error.stack ?? error.message}`));
+  return provider;
+}

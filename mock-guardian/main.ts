@@ -1,0 +1,28 @@
+import { loadConfig } from '../sandbox/config.ts';
+import { createTenant } from './tenant.ts';
+
+const config = loadConfig();
+const tenant = createTenant({
+  ...(config.tenant.file === undefined ? {} : { tenantFile: config.tenant.file }),
+  keysDir: config.tenant.stateDir,
+  // The configured issuer names the configured port; with port 0 the tenant derives it once bound.
+  ...(config.identity.backend === 'local' && config.ports.tenant !== 0 ? { issuer: config.identity.issuer } : {}),
+  vars: { HR_AGENT_URL: config.urls.agent },
+});
+const issuer = await tenant.listen(config.ports.tenant, config.host);
+console.log(`Local tenant ${issuer} (Guardian page: ${issuer}guardian)`);
+
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  tenant.close().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

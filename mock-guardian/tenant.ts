@@ -1,0 +1,261 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { createLocalJWKSet, type JWK } from 'jose';
+import { errors, type default as Provider } from 'oidc-provider';
+import { createAuthorizationServer, OIDC_SCOPES } from './authorization-server.ts';
+import { AUTH0_DENIED, createRateLimiter } from './ciba.ts';
+import { createConsentRegistry, type ConsentRecord, type ConsentRegistry, type Outcome } from './consent-requests.ts';
+import { createControlApi } from './control-api.ts';
+import { createGuardianPage } from './guardian-page.ts';
+import { createManagementApi } from './management-api.ts';
+import { createProviderStorage } from './provider-storage.ts';
+import { loadOrCreateSigningKey } from './signing-key.ts';
+import { createTenantDirectory, type TenantDirectory } from './tenant-directory.ts';
+import {
+  loadTenantFile,
+  parseTenantFile,
+  TenantFileError,
+  validateSettings,
+  type TenantFile,
+  type TenantSettings,
+  type TenantVariable,
+  type TenantVariables,
+} from './tenant-file.ts';
+
+/**
+ * The local Auth0-shaped tenant: OpenID Provider with CIBA, Management API
+ * subset, Guardian page and its control API, on one Express app.
+ */
+
+export interface TenantOptions {
+  /** A tenant file path, or its contents (validated the same way). Default: `mock-guardian/tenant.json`. */
+  tenantFile?: string | TenantFile;
+  /** Issuer with trailing slash; default `http(s)://<host>:<bound port>/`, known after `listen`. */
+  issuer?: string;
+  /** Folder to keep the generated signing key in (git-ignored); omitted: a new key in memory. */
+  keysDir?: string;
+  /** Values for the tenant file's placeholders; change later with `setVariable`. */
+  vars?: { HR_AGENT_URL?: string };
+  /** Overrides of the tenant file's settings (short intervals and expiries for tests). */
+  settings?: Partial<TenantSettings>;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  https?: { key: string | Buffer; cert: string | Buffer };
+  /** Where warnings go (failed pings, failed automatic decisions). Default: console.warn. */
+  log?: (line: string) => void;
+  /** Clock for consent records and the rate limit (epoch ms). oidc-provider keeps its own. */
+  now?: () => number;
+}
+
+export interface TenantHandle {
+  app: Express;
+  /** Binds, builds the provider for the resulting issuer, and resolves to that issuer (trailing slash). */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Undefined until `listen` resolves. */
+  readonly issuer: string | undefined;
+  readonly settings: TenantSettings;
+  /** The consent registry (every CIBA request), for tests and tools. */
+  readonly requests: ConsentRegistry;
+  /** Changes a placeholder's value, e.g. the HR Agent's URL once it listens; later pings use it. */
+  setVariable(name: 'HR_AGENT_URL', value: string): void;
+  close(): Promise<void>;
+}
+
+interface Running {
+  issuer: string;
+  provider: Provider;
+  directory: TenantDirectory;
+  callback: (req: IncomingMessage, res: ServerResponse) => void;
+  managementApi: express.Router;
+  ownOrigins: Set<string>;
+}
+
+const PING_TIMEOUT_MS = 5000;
+
+export function createTenant(options: TenantOptions = {}): TenantHandle {
+  const file = resolveTenantFile(options.tenantFile);
+  const problems: string[] = [];
+  const settings = validateSettings({ ...file.settings, ...options.settings }, problems, 'settings');
+  if (problems.length > 0) throw new TenantFileError('settings overrides', problems);
+  const tenantFile: TenantFile = { ...file, settings };
+  const log = options.log ?? ((line: string) => console.warn(line));
+  const now = options.now ?? Date.now;
+  const variables: TenantVariables = { ...(options.vars?.HR_AGENT_URL ? { HR_AGENT_URL: options.vars.HR_AGENT_URL } : {}) };
+
+  let running: Running | undefined;
+  let server: Server | undefined;
+  const pendingPings = new Set<Promise<void>>();
+
+  const settle = async (record: ConsentRecord, outcome: Outcome): Promise<void> => {
+    if (!running) throw new Error('the tenant is not listening');
+    const { provider } = running;
+    if (outcome !== 'expired-by-time') {
+      const request = await provider.BackchannelAuthenticationRequest.find(record.authReqId, { ignoreExpiration: true });
+      if (!request) throw new Error('the backchannel authentication request is gone');
+      if (outcome === 'approved') {
+        const grant = new provider.Grant({ accountId: record.userId, clientId: record.clientId });
+        const scopes = (request.scope ?? '').split(' ').filter(Boolean);
+        grant.addOIDCScope(scopes.filter((s) => (OIDC_SCOPES as readonly string[]).includes(s)).join(' '));
+        if (typeof request.resource === 'string') grant.addResourceScope(request.resource, scopes.join(' '));
+        await grant.save();
+        await provider.backchannelResult(request, grant, { authTime: Math.floor(now() / 1000) });
+      } else if (outcome === 'denied') {
+        // backchannelResult copies the description to a property that is not saved (DESIGN.md), so set it here.
+        request.errorDescription = AUTH0_DENIED;
+        await provider.backchannelResult(request, new errors.AccessDenied(AUTH0_DENIED));
+      } else {
+        // Expiring now is natural expiry brought forward: the CIBA grant then answers expired_token itself.
+        request.exp = Math.floor(now() / 1000);
+        await request.save();
+      }
+    }
+    const ping = sendPing(running.directory, record).finally(() => pendingPings.delete(ping));
+    pendingPings.add(ping);
+  };
+
+  /** CIBA §10.2: tells a ping application that the result can be fetched. Failures are logged, never thrown. */
+  const sendPing = async (directory: TenantDirectory, record: ConsentRecord): Promise<void> => {
+    if (record.notificationToken === undefined) return;
+    let endpoint: string | undefined;
+    try {
+      endpoint = directory.notificationEndpoint(record.clientId);
+    } catch (error) {
+      log(`ciba ping for ${record.clientId} not sent: ${(error as Error).message}`);
+      return;
+    }
+    if (endpoint === undefined) return;
+    try {
+      const response = await fetch(endpoint, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { authorization: `Bearer ${record.notificationToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ auth_req_id: record.authReqId }),
+        signal: AbortSignal.timeout(PING_TIMEOUT_MS),
+      });
+      await response.body?.cancel();
+      if (response.status !== 200 && response.status !== 204) {
+        log(`ciba ping to ${endpoint} answered HTTP ${response.status} (expected 204)`);
+      }
+    } catch (error) {
+      log(`ciba ping to ${endpoint} failed: ${(error as Error).message}`);
+    }
+  };
+
+  const registry = createConsentRegistry({
+    interval: settings.cibaInterval,
+    settle,
+    now,
+    onError: (message, error) => log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
+  });
+  const rateLimiter = createRateLimiter(settings.cibaRateLimitPerUserPerMinute, 60_000, now);
+  const storage = createProviderStorage();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.use(
+    '/control',
+    createControlApi({ registry, users: tenantFile.users, ownOrigins: () => running?.ownOrigins ?? new Set() }),
+  );
+  app.use('/guardian', createGuardianPage({ controlBasePath: '/control' }));
+  app.use('/api/v2', (req, res, next) => {
+    if (!running) return notListening(res);
+    running.managementApi(req, res, next);
+  });
+  // Everything else is the OpenID Provider's (it answers unknown routes with an OAuth error).
+  app.use((req, res) => {
+    if (!running) return notListening(res);
+    running.callback(req, res);
+  });
+  app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error);
+    log(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    res.status(500).json({ error: 'server_error', error_description: 'Unexpected error' });
+  });
+
+  return {
+    app,
+    settings,
+    requests: registry,
+    get issuer() {
+      return running?.issuer;
+    },
+    setVariable(name: TenantVariable & 'HR_AGENT_URL', value: string) {
+      if (!URL.canParse(value)) throw new TypeError(`${name} must be an absolute URL (got "${value}")`);
+      variables[name] = value;
+    },
+    async listen(port = 0, host = '127.0.0.1') {
+      if (server) throw new Error('the tenant is already listening');
+      const signingKey = await loadOrCreateSigningKey(options.keysDir);
+      const handler = (req: IncomingMessage, res: ServerResponse) => app(req, res);
+      const created = options.https ? createHttpsServer({ key: options.https.key, cert: options.https.cert }, handler) : createHttpServer(handler);
+      server = created;
+      await new Promise<void>((resolve, reject) => {
+        created.once('error', reject);
+        created.listen(port, host, () => {
+          created.off('error', reject);
+          resolve();
+        });
+      });
+      const bound = (created.address() as AddressInfo).port;
+      const scheme = options.https ? 'https' : 'http';
+      const hostInUrl = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+      const issuer = normalizeIssuer(options.issuer ?? `${scheme}://${hostInUrl}:${bound}/`);
+      const directory = createTenantDirectory(tenantFile, issuer, () => variables);
+      const provider = createAuthorizationServer({ directory, registry, storage, signingKey, rateLimiter, log });
+      const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = signingKey;
+      const jwks = createLocalJWKSet({ keys: [publicJwk as JWK] });
+      running = {
+        issuer,
+        provider,
+        directory,
+        callback: provider.callback(),
+        managementApi: createManagementApi({ issuer, jwks, users: tenantFile.users }),
+        ownOrigins: new Set([
+          new URL(issuer).origin,
+          `${scheme}://127.0.0.1:${bound}`,
+          `${scheme}://localhost:${bound}`,
+          `${scheme}://[::1]:${bound}`,
+        ]),
+      };
+      return issuer;
+    },
+    async close() {
+      registry.close();
+      await Promise.allSettled([...pendingPings]);
+      const current = server;
+      server = undefined;
+      if (current) {
+        await new Promise<void>((resolve) => {
+          current.close(() => resolve());
+          // Server-Sent Event streams never end by themselves.
+          current.closeAllConnections();
+        });
+      }
+      storage.clear();
+      running = undefined;
+    },
+  };
+}
+
+function resolveTenantFile(input: TenantOptions['tenantFile']): TenantFile {
+  if (input === undefined) return loadTenantFile();
+  if (typeof input === 'string') return loadTenantFile(input);
+  return parseTenantFile(input, 'tenantFile option');
+}
+
+function normalizeIssuer(issuer: string): string {
+  const url = URL.parse(issuer);
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) {
+    throw new TypeError(`issuer must be an http(s) URL without query or fragment (got "${issuer}")`);
+  }
+  return issuer.endsWith('/') ? issuer : `${issuer}/`;
+}
+
+function notListening(res: Response): void {
+  res.status(503).json({ error: 'temporarily_unavailable', error_description: 'The tenant is starting' });
+}
