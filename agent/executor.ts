@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Role, TaskState, type Message, type Part, type Task } from '@a2a-js/sdk';
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
 import type { PendingConsent } from './ciba.ts';
-import type { Conversations } from './conversations.ts';
+import { closedExchange, type Conversations } from './conversations.ts';
 import { toAgentError } from './errors.ts';
 import { outcomeFor } from './outcomes.ts';
 import type { Planner } from './planner.ts';
@@ -140,16 +140,12 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         } catch (error) {
           if (running.closed) return;
           const outcome = outcomeFor(toAgentError(error, 'The request'));
-          options.conversations.append(owner, contextId, turns(userText, outcome.text));
+          options.conversations.set(owner, contextId, closedExchange(history, userText, outcome.text));
           finishWith(outcome.state, outcome.text);
           return;
         }
         if (running.closed) return;
-        options.conversations.append(
-          owner,
-          contextId,
-          turns(userText, result.kind === 'answer' ? result.text : result.question),
-        );
+        options.conversations.set(owner, contextId, result.transcript);
         if (result.kind === 'input_required') {
           publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, result.question);
           return;
@@ -199,13 +195,6 @@ function consentText(pending: PendingConsent & { employee: string }): string {
     `Waiting for ${pending.employee} to approve "${pending.bindingMessage}" on their phone. ` +
     `The request expires at ${pending.expiresAt.toISOString()}.`
   );
-}
-
-function turns(userText: string, modelText: string) {
-  return [
-    { role: 'user', parts: [{ text: userText }] },
-    { role: 'model', parts: [{ text: modelText }] },
-  ];
 }
 
 function newTask(taskId: string, contextId: string, userMessage: Message): Task {

@@ -30,10 +30,16 @@ export interface PlannerOptions {
   maxRounds?: number;
 }
 
-export type PlanResult = { kind: 'answer'; text: string } | { kind: 'input_required'; question: string };
+export type PlanResult =
+  /** `transcript`: the conversation to resume from, ending with the model's last turn. */
+  | { kind: 'answer'; text: string; transcript: Content[] }
+  | { kind: 'input_required'; question: string; transcript: Content[] };
 
 export interface PlanRequest {
-  /** Earlier turns of the same A2A context (user and model text only). */
+  /**
+   * Earlier turns of the same A2A context. When it ends with the model's
+   * `request_user_input` call, `userText` is sent as that call's answer.
+   */
   history: Content[];
   userText: string;
   tools: ToolSession;
@@ -69,7 +75,7 @@ export function createPlanner(options: PlannerOptions): Planner {
 
   return {
     async run({ history, userText, tools, signal }) {
-      const contents: Content[] = [...history, { role: 'user', parts: [{ text: userText }] }];
+      const contents: Content[] = [...history, userTurn(history, userText)];
       for (let round = 0; round < maxRounds; round += 1) {
         const response = await generate(contents, signal);
         const modelContent = response.candidates?.[0]?.content;
@@ -84,14 +90,15 @@ export function createPlanner(options: PlannerOptions): Planner {
             .join('')
             .trim();
           if (text === '') throw new AgentError('backend_error', 'The language model returned no answer');
-          return { kind: 'answer', text: text.slice(0, MAX_ANSWER_LENGTH) };
+          const answer = text.slice(0, MAX_ANSWER_LENGTH);
+          return { kind: 'answer', text: answer, transcript: [...contents, { role: 'model', parts: [{ text: answer }] }] };
         }
         // Sent back verbatim: Gemini needs its own parts (and thought signatures) to continue.
         contents.push({ role: 'model', parts: modelContent.parts });
         const responses: Part[] = [];
         for (const call of calls) {
           const result = await tools.run(call);
-          if (result.kind === 'input_required') return result;
+          if (result.kind === 'input_required') return { ...result, transcript: contents };
           responses.push({
             functionResponse: { ...(call.id ? { id: call.id } : {}), name: call.name, response: result.response },
           });
@@ -100,5 +107,29 @@ export function createPlanner(options: PlannerOptions): Planner {
       }
       throw new AgentError('backend_error', 'The language model did not reach an answer');
     },
+  };
+}
+
+/**
+ * The caller's next words: plain text, or, when the model's last turn asked
+ * for input, the function responses that turn is waiting for (Gemini expects
+ * every function call to be answered).
+ */
+export function userTurn(history: Content[], userText: string): Content {
+  const last = history.at(-1);
+  const calls = last?.role === 'model' ? (last.parts ?? []).flatMap((p) => (p.functionCall ? [p.functionCall] : [])) : [];
+  if (calls.length === 0) return { role: 'user', parts: [{ text: userText }] };
+  return {
+    role: 'user',
+    parts: calls.map((call) => ({
+      functionResponse: {
+        ...(call.id ? { id: call.id } : {}),
+        name: call.name,
+        response:
+          call.name === 'request_user_input'
+            ? { answer: userText }
+            : { error: 'not_run', message: 'The caller was asked a question first' },
+      },
+    })),
   };
 }

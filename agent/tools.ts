@@ -51,6 +51,7 @@ export type ToolResult =
   | { kind: 'response'; response: Record<string, unknown> }
   | { kind: 'input_required'; question: string };
 
+
 export interface ToolSessionEvents {
   /** Consent was requested and is now pending on the employee's device. */
   onConsentPending(pending: PendingConsent & { employee: string }): void;

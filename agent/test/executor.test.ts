@@ -20,9 +20,22 @@ function fakeTools(): Tools & { events: ToolSessionEvents[] } {
   };
 }
 
-function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Promise<PlanResult>) {
+type FakeResult = { kind: 'answer'; text: string } | { kind: 'input_required'; question: string };
+
+function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Promise<FakeResult>) {
   const tools = fakeTools();
-  const planner: Planner = { run: (request) => plan(request, tools.events.at(-1)!) };
+  const planner: Planner = {
+    async run(request): Promise<PlanResult> {
+      const result = await plan(request, tools.events.at(-1)!);
+      const said = result.kind === 'answer' ? result.text : result.question;
+      const transcript = [
+        ...request.history,
+        { role: 'user', parts: [{ text: request.userText }] },
+        { role: 'model', parts: [{ text: said }] },
+      ];
+      return { ...result, transcript };
+    },
+  };
   const card: AgentCard = buildAgentCard({ url: 'http://127.0.0.1:1', tokenUrl: 'http://127.0.0.1:2/oauth/token' });
   const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), createExecutor({ planner, tools, conversations: createConversations() }));
   const user: User = { isAuthenticated: true, userName: 'caller@clients' };
@@ -139,7 +152,7 @@ describe('executor outcomes', () => {
 
   it('asks for input, then continues the same context with the earlier turns', async () => {
     const seen: PlanRequest[] = [];
-    const { handler, context } = harness(async (planRequest) => {
+    const { handler, context } = harness(async (planRequest): Promise<FakeResult> => {
       seen.push(planRequest);
       return seen.length === 1
         ? { kind: 'input_required', question: 'Which employee? Please give a work email or employee id.' }

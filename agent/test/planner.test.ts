@@ -25,7 +25,7 @@ describe('planner', () => {
     });
     const tools: ToolSession = { run: vi.fn(async () => ({ kind: 'response' as const, response: { employee_id: 'auth0|jdoe' } })) };
     const result = await planner.run({ history: [], userText: 'Does jdoe@staff0.com work here?', tools, signal });
-    expect(result).toEqual({ kind: 'answer', text: 'Yes, John Doe is an active employee of Staff0.' });
+    expect(result).toMatchObject({ kind: 'answer', text: 'Yes, John Doe is an active employee of Staff0.' });
     expect(calls[0]?.config?.systemInstruction).toBe(SYSTEM_INSTRUCTION);
     expect(calls[0]?.config?.tools).toEqual([
       {
@@ -52,7 +52,31 @@ describe('planner', () => {
     expect(await planner.run({ history: [], userText: 'Does John work here?', tools, signal })).toEqual({
       kind: 'input_required',
       question: 'Which employee?',
+      transcript: [
+        { role: 'user', parts: [{ text: 'Does John work here?' }] },
+        { role: 'model', parts: [{ functionCall: { name: 'request_user_input', args: { question: 'Which employee?' } } }] },
+      ],
     });
+  });
+
+  it("answers the model's request_user_input call with the caller's next words", async () => {
+    const seen: GenerateContentParameters[] = [];
+    const planner = createPlanner({
+      model: 'm',
+      generateContent: async (params) => {
+        seen.push(params);
+        return modelSays({ text: 'Yes, John Doe is an active employee of Staff0.' });
+      },
+    });
+    const history = [
+      { role: 'user', parts: [{ text: 'Does John work here?' }] },
+      { role: 'model', parts: [{ functionCall: { id: 'q1', name: 'request_user_input', args: { question: 'Which employee?' } } }] },
+    ];
+    await planner.run({ history, userText: 'jdoe@staff0.com', tools: { run: vi.fn() }, signal });
+    expect(seen[0]?.contents).toEqual([
+      ...history,
+      { role: 'user', parts: [{ functionResponse: { id: 'q1', name: 'request_user_input', response: { answer: 'jdoe@staff0.com' } } }] },
+    ]);
   });
 
   it('gives up after the round limit instead of looping forever', async () => {
@@ -83,6 +107,6 @@ describe('planner', () => {
       generateContent: async () => modelSays({ text: 'internal reasoning', thought: true }, { text: 'No, that person is not an active employee.' }),
     });
     const result = await planner.run({ history: [], userText: 'q', tools: { run: vi.fn() }, signal });
-    expect(result).toEqual({ kind: 'answer', text: 'No, that person is not an active employee.' });
+    expect(result).toMatchObject({ kind: 'answer', text: 'No, that person is not an active employee.' });
   });
 });
