@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import Provider, { type ClientMetadata, type Configuration } from 'oidc-provider';
+import Provider, { type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { auth0Claims, resourceIndicators } from './access-tokens.ts';
 import { cibaFeature, cibaPollRules, cibaRequestTtl, type RateLimiter } from './ciba.ts';
 import type { ConsentRegistry } from './consent-requests.ts';
 import type { ProviderStorage } from './provider-storage.ts';
 import type { PrivateRsaJwk } from './signing-key.ts';
-import type { TenantApplication } from './tenant-file.ts';
+import { CIBA_GRANT_TYPE, type TenantApplication } from './tenant-file.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
 
 /**
@@ -37,6 +37,22 @@ function clientMetadata(app: TenantApplication): ClientMetadata {
     // Registered as poll even for ping: see cibaFeature.
     ...(app.ciba ? { backchannel_token_delivery_mode: 'poll', backchannel_user_code_parameter: false } : {}),
   };
+}
+
+/**
+ * RFC 6749 §5.2 and CIBA §13 name a grant the client may not use `unauthorized_client`;
+ * oidc-provider answers `invalid_request`.
+ */
+async function unauthorizedClient(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  await next();
+  const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
+  const body = ctx.body as { error?: unknown } | undefined;
+  if (!oidc?.client || ctx.status !== 400 || body?.error !== 'invalid_request') return;
+  const grantType =
+    oidc.route === 'backchannel_authentication' ? CIBA_GRANT_TYPE : oidc.route === 'token' ? oidc.params?.grant_type : undefined;
+  if (typeof grantType === 'string' && !oidc.client.grantTypeAllowed(grantType) && grantType !== '') {
+    ctx.body = { error: 'unauthorized_client', error_description: `The application may not use the ${grantType} grant` };
+  }
 }
 
 export function createAuthorizationServer(options: AuthorizationServerOptions): Provider {
@@ -107,6 +123,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
   };
 
   const provider = new Provider(directory.issuer, configuration);
+  provider.use(unauthorizedClient);
   provider.use(cibaPollRules({ directory, registry }));
   provider.on('server_error', (ctx, error) => log(`${ctx.method} ${ctx.path} failed: ${error.stack ?? error.message}`));
   return provider;
