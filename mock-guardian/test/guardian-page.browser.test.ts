@@ -163,6 +163,15 @@ describe('Guardian page in Chromium', () => {
     expect(script.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
+  it('answers other methods with 405 and unknown page paths with 404', async () => {
+    const post = await fetch(guardianUrl(tenant), { method: 'POST', body: 'x' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    const unknown = await fetch(new URL('guardian/../guardian/nope.js', tenant.issuer));
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
   it('lists only push-enrolled employees and switches to the one chosen', async () => {
     const { page, cspViolations } = await openPage();
     const select = field(page, 'user-select');
