@@ -128,7 +128,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
               consent: {
                 employee: pending.employee,
                 binding_message: pending.bindingMessage,
-                expires_at: pending.expiresAt.toISOString(),
+                expires_at: wholeSeconds(pending.expiresAt),
               },
             }),
           onConsentSettled: () => publishStatus(TaskState.TASK_STATE_WORKING),
@@ -193,8 +193,13 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
 function consentText(pending: PendingConsent & { employee: string }): string {
   return (
     `Waiting for ${pending.employee} to approve "${pending.bindingMessage}" on their phone. ` +
-    `The request expires at ${pending.expiresAt.toISOString()}.`
+    `The request expires at ${wholeSeconds(pending.expiresAt)}.`
   );
+}
+
+/** `expires_in` is whole seconds (CIBA §7.3), so more precision would only be noise. */
+function wholeSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function newTask(taskId: string, contextId: string, userMessage: Message): Task {

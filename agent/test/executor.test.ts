@@ -115,7 +115,7 @@ describe('executor outcomes', () => {
     const text = task.status?.message?.parts[0]?.content;
     expect(text?.$case === 'text' && text.value).toBe(
       'Waiting for jdoe@staff0.com to approve "Approve sharing your employment details with an external party." on their phone. ' +
-        'The request expires at 2030-01-01T00:00:00.000Z.',
+        'The request expires at 2030-01-01T00:00:00Z.',
     );
     release();
   });
