@@ -21,6 +21,7 @@ export interface ConsentView {
   user_id: string;
   status: 'pending' | 'approved' | 'denied' | 'expired';
   binding_message: string;
+  created_at: string;
   expires_at: string;
   polls: number;
 }
