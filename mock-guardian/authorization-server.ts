@@ -39,6 +39,15 @@ function clientMetadata(app: TenantApplication): ClientMetadata {
   };
 }
 
+/** Unknown routes and methods get a JSON error like every other answer (oidc-provider leaves Koa's text). */
+async function jsonNotFound(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  await next();
+  if (ctx.status === 404 && (ctx.body === undefined || ctx.body === null)) {
+    ctx.status = 404;
+    ctx.body = { error: 'not_found', error_description: `No endpoint answers ${ctx.method} ${ctx.path.slice(0, 200)}` };
+  }
+}
+
 /**
  * RFC 6749 §5.2 and CIBA §13 name a grant the client may not use `unauthorized_client`;
  * oidc-provider answers `invalid_request`.
@@ -123,6 +132,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
   };
 
   const provider = new Provider(directory.issuer, configuration);
+  provider.use(jsonNotFound);
   provider.use(unauthorizedClient);
   provider.use(cibaPollRules({ directory, registry }));
   provider.on('server_error', (ctx, error) => log(`${ctx.method} ${ctx.path} failed: ${error.stack ?? error.message}`));
