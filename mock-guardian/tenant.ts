@@ -44,8 +44,11 @@ export interface TenantOptions {
   https?: { key: string | Buffer; cert: string | Buffer };
   /** Where warnings go (failed pings, failed automatic decisions). Default: console.warn. */
   log?: (line: string) => void;
-  /** Clock for consent records and the rate limit (epoch ms). oidc-provider keeps its own. */
-  now?: () => number;
+  /**
+   * Clock (epoch ms) for the per-user rate limit window, so tests need not wait a minute.
+   * Request and token expiry follow oidc-provider's real clock, and so does the consent registry.
+   */
+  rateLimitClock?: () => number;
 }
 
 export interface TenantHandle {
@@ -80,7 +83,6 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   if (problems.length > 0) throw new TenantFileError('settings overrides', problems);
   const tenantFile: TenantFile = { ...file, settings };
   const log = options.log ?? ((line: string) => console.warn(line));
-  const now = options.now ?? Date.now;
   const variables: TenantVariables = { ...(options.vars?.HR_AGENT_URL ? { HR_AGENT_URL: options.vars.HR_AGENT_URL } : {}) };
 
   let running: Running | undefined;
@@ -99,14 +101,14 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
         grant.addOIDCScope(scopes.filter((s) => (OIDC_SCOPES as readonly string[]).includes(s)).join(' '));
         if (typeof request.resource === 'string') grant.addResourceScope(request.resource, scopes.join(' '));
         await grant.save();
-        await provider.backchannelResult(request, grant, { authTime: Math.floor(now() / 1000) });
+        await provider.backchannelResult(request, grant, { authTime: Math.floor(Date.now() / 1000) });
       } else if (outcome === 'denied') {
         // backchannelResult copies the description to a property that is not saved (DESIGN.md), so set it here.
         request.errorDescription = AUTH0_DENIED;
         await provider.backchannelResult(request, new errors.AccessDenied(AUTH0_DENIED));
       } else {
         // Expiring now is natural expiry brought forward: the CIBA grant then answers expired_token itself.
-        request.exp = Math.floor(now() / 1000);
+        request.exp = Math.floor(Date.now() / 1000);
         await request.save();
       }
     }
@@ -145,10 +147,9 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   const registry = createConsentRegistry({
     interval: settings.cibaInterval,
     settle,
-    now,
     onError: (message, error) => log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
   });
-  const rateLimiter = createRateLimiter(settings.cibaRateLimitPerUserPerMinute, 60_000, now);
+  const rateLimiter = createRateLimiter(settings.cibaRateLimitPerUserPerMinute, 60_000, options.rateLimitClock);
   const storage = createProviderStorage();
 
   const app = express();
