@@ -251,7 +251,12 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
       byAuthReqId.set(record.authReqId, record);
       forgetOldest();
 
-      schedule(record, input.expiresAt - now(), () => refresh(record));
+      // Timers may fire a millisecond early; re-arm until the expiry has really passed.
+      const watchExpiry = () => {
+        refresh(record);
+        if (record.view.status === 'pending') schedule(record, record.expiresAtMs - now() + 1, watchExpiry);
+      };
+      schedule(record, input.expiresAt - now(), watchExpiry);
       const policy = input.policy;
       if (policy && policy.action !== 'ignore') {
         schedule(record, policy.afterMs, () => {

@@ -20,7 +20,6 @@ import {
   validateSettings,
   type TenantFile,
   type TenantSettings,
-  type TenantVariable,
   type TenantVariables,
 } from './tenant-file.ts';
 
@@ -185,7 +184,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     get issuer() {
       return running?.issuer;
     },
-    setVariable(name: TenantVariable & 'HR_AGENT_URL', value: string) {
+    setVariable(name: 'HR_AGENT_URL', value: string) {
       if (!URL.canParse(value)) throw new TypeError(`${name} must be an absolute URL (got "${value}")`);
       variables[name] = value;
     },
