@@ -1,6 +1,8 @@
 import concurrently, { Command, type CloseEvent } from 'concurrently';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type SandboxConfig } from './config.ts';
+import { ensureLocalTls } from './local-ca.ts';
 import { assertPortsFree, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -64,12 +66,17 @@ async function main(): Promise<number> {
     throw error;
   }
 
+  // A local HTTPS tenant: every service that calls it must trust the local CA from its first line.
+  const tls = config.identity.backend === 'local' && config.tenant.https ? await ensureLocalTls(config.tenant.stateDir) : undefined;
+  const ca = tls ? readFileSync(tls.caCertPath, 'utf8') : undefined;
+
   let stopping = false;
   const run = concurrently(
     services.map((s) => ({
       name: s.name,
       command: `"${process.execPath}" --import tsx ${s.entry}`,
       prefixColor: s.color,
+      ...(tls ? { env: { NODE_EXTRA_CA_CERTS: tls.caCertPath } } : {}),
     })),
     {
       cwd: root,
@@ -96,7 +103,7 @@ async function main(): Promise<number> {
     READY_TIMEOUT_MS,
   );
   const outcome = await Promise.race([
-    Promise.all(services.map((s) => waitForHealthy(s.healthUrl, ready.signal))).then(() => 'ready' as const),
+    Promise.all(services.map((s) => waitForHealthy(s.healthUrl, ready.signal, ca ? { ca } : {}))).then(() => 'ready' as const),
     firstExit.then((event) => event),
   ]).catch((error: Error) => error);
   clearTimeout(timeout);

@@ -1,3 +1,5 @@
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import type { SandboxConfig } from './config.ts';
 
@@ -86,16 +88,26 @@ export async function assertPortsFree(services: ServiceSpec[], host: string): Pr
   }
 }
 
-/** Resolves once the URL answers 2xx; rejects when `signal` aborts first. */
-export async function waitForHealthy(url: string, signal: AbortSignal, everyMs = 50): Promise<void> {
+function answersOk(url: string, ca: string | undefined, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const get = url.startsWith('https:') ? httpsGet : httpGet;
+    const req = get(url, { signal, timeout: 2_000, ...(ca ? { ca } : {}) }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 500) < 300);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * Resolves once the URL answers 2xx; rejects when `signal` aborts first.
+ * `ca` trusts a local CA for an HTTPS tenant without touching this process's trust store.
+ */
+export async function waitForHealthy(url: string, signal: AbortSignal, options: { ca?: string; everyMs?: number } = {}): Promise<void> {
   while (!signal.aborted) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(2_000)]) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
+    if (await answersOk(url, options.ca, signal)) return;
+    await new Promise((r) => setTimeout(r, options.everyMs ?? 50));
   }
   throw signal.reason instanceof Error ? signal.reason : new Error(`Gave up waiting for ${url}`);
 }
