@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { JWTVerifyGetKey } from 'jose';
 import { BearerError, type BearerPolicy, type Principal, requireBearer, sendBearerError } from '../sandbox/bearer.ts';
-import { type Employee, loadEmployees } from './employees.ts';
+import { createEmployeeDirectory, type Employee, loadEmployees } from './employees.ts';
 
 export const HR_API_SCOPE = 'read:employee';
 export const HR_API_REALM = 'Staff0 HR API';
@@ -15,6 +15,8 @@ export interface HrApiOptions {
   audience: string;
   /** Seed file replacing `hr-api/employees.json`. */
   employeesFile?: string;
+  /** Records given directly (scenario and benchmark tenants); wins over `employeesFile`. */
+  employees?: readonly Employee[];
   /** Key source; defaults to the issuer's `/.well-known/jwks.json`. */
   jwks?: JWTVerifyGetKey;
 }
@@ -37,7 +39,7 @@ export interface EmployeeStatusRecord {
 const MAX_ID_LENGTH = 256;
 
 export function createHrApi(options: HrApiOptions): HrApi {
-  const employees = loadEmployees(options.employeesFile);
+  const employees = options.employees ? createEmployeeDirectory(options.employees) : loadEmployees(options.employeesFile);
   const policy: BearerPolicy = {
     issuer: options.issuer,
     audience: options.audience,

@@ -43,6 +43,13 @@ export interface SandboxConfig {
     /** Base URL handed to @google/genai; undefined means Google's own. */
     baseUrl: string | undefined;
   };
+  /** Test users for the scenario catalogue against a real tenant (`npm run scenarios` in auth0 mode). */
+  scenarios: {
+    employeeEmail: string | undefined;
+    secondEmployeeEmail: string | undefined;
+    formerEmployeeEmail: string | undefined;
+    unknownEmail: string;
+  };
   ciba: {
     deliveryMode: CibaDeliveryMode;
     /** Seconds; undefined lets the identity backend choose (Auth0: 300). */
@@ -193,6 +200,12 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       apiKey: geminiMode === 'mock' ? 'mock-gemini-key' : apiKey,
       model: get('GEMINI_MODEL') ?? DEFAULT_GEMINI_MODEL,
       baseUrl: geminiMode === 'mock' ? urls.mockGemini : get('GEMINI_BASE_URL'),
+    },
+    scenarios: {
+      employeeEmail: get('SCENARIO_EMPLOYEE_EMAIL'),
+      secondEmployeeEmail: get('SCENARIO_SECOND_EMPLOYEE_EMAIL'),
+      formerEmployeeEmail: get('SCENARIO_FORMER_EMPLOYEE_EMAIL'),
+      unknownEmail: get('SCENARIO_UNKNOWN_EMAIL') ?? 'nobody@staff0.com',
     },
     ciba: {
       deliveryMode,

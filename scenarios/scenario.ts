@@ -1,4 +1,5 @@
 import type { TaskStateName } from '../sandbox/conversation.ts';
+import type { PersonaKey } from './personas.ts';
 
 /**
  * A scenario is data: who calls, what they say, what the employee does and
@@ -16,9 +17,12 @@ export type Caller =
 
 /** What the employee does with the push request the agent causes. */
 export type EmployeeStep =
-  | { user: string; decision: 'approve' | 'deny'; via: 'browser' | 'api' }
-  /** Lets the request run out: `expire-now` through the control API, or wait out a short requested_expiry. */
-  | { user: string; decision: 'ignore'; via: 'expire-now' | 'wait' };
+  | { user: PersonaKey; decision: 'approve' | 'deny'; via: 'browser' | 'api' }
+  /**
+   * Lets the request run out: `browser` watches it expire on the Guardian page,
+   * `wait` just waits out the short requested_expiry, `expire-now` uses the control API.
+   */
+  | { user: PersonaKey; decision: 'ignore'; via: 'browser' | 'wait' | 'expire-now' };
 
 export interface Conversation {
   /** Each turn is sent in the same context; a later turn answers INPUT_REQUIRED. */
@@ -50,7 +54,7 @@ export interface ConversationScenario extends ScenarioBase {
   conversations: Conversation[];
   employee: EmployeeStep[];
   /** Users for whom no push request may ever be created. */
-  noPushFor?: string[];
+  noPushFor?: PersonaKey[];
   /** Seconds the agent asks the employee to answer within (CIBA requested_expiry). */
   requestedExpiry?: number;
   /** Check on the Guardian page that this tenant-sourced text shows literally and runs nothing. */
@@ -70,12 +74,22 @@ export interface RefusedCallScenario extends ScenarioBase {
 /** A request straight to the identity backend's /bc-authorize that it must refuse. */
 export interface RefusedConsentScenario extends ScenarioBase {
   kind: 'refused-consent';
-  user: string;
+  user: PersonaKey;
   bindingMessage: string;
   error: string;
 }
 
-export type Scenario = ConversationScenario | RefusedCallScenario | RefusedConsentScenario;
+/**
+ * Consent is per employee: with a token one employee approved, the HR API
+ * must refuse another employee's record (and still serve the consenting one's).
+ */
+export interface CrossEmployeeReadScenario extends ScenarioBase {
+  kind: 'cross-employee-read';
+  employee: EmployeeStep & { decision: 'approve' };
+  reading: PersonaKey;
+}
+
+export type Scenario = ConversationScenario | RefusedCallScenario | RefusedConsentScenario | CrossEmployeeReadScenario;
 
 export interface Observation {
   scenario: string;
