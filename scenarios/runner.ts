@@ -175,8 +175,8 @@ async function runConversations(
     }
   })();
 
-  const results = await Promise.all(conversations);
-  await employee;
+  // The employee's failure (no push arrived, no browser) ends the scenario at once rather than leaving it waiting.
+  const [results] = await Promise.all([Promise.all(conversations), employee]);
 
   results.forEach((entry, i) => {
     const spec = scenario.conversations[i]!;
