@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { AgentError } from './errors.ts';
 import type { IdentityClient } from './identity.ts';
-import type { PingNotifications } from './ciba-notifications.ts';
+import type { PingNotifications, PingWaiter } from './ciba-notifications.ts';
 
 /**
  * Asks one employee, through OpenID CIBA, to approve sharing their employment
@@ -111,7 +111,7 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
   async function waitForPing(
     config: oidc.Configuration,
     started: oidc.BackchannelAuthenticationResponse,
-    waiter: NonNullable<ReturnType<PingNotifications['register']>>,
+    waiter: PingWaiter,
     signal: AbortSignal,
   ): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
     const expiresAt = now() + started.expires_in * 1000;

@@ -16,7 +16,8 @@ try {
 
 const { identity } = config;
 const agent = createAgent({
-  publicUrl: config.urls.agent,
+  // Port 0 means "any free port": the card then advertises the bound one.
+  ...(config.ports.agent === 0 ? {} : { publicUrl: config.urls.agent }),
   identity: {
     issuer: identity.issuer,
     agentAudience: identity.agentAudience,
@@ -36,7 +37,7 @@ const agent = createAgent({
 
 const url = await agent.listen(config.ports.agent, config.host);
 console.log(
-  `Staff0 HR Agent listening on ${url} (card ${config.urls.agent}/.well-known/agent-card.json, issuer ${identity.issuer}, CIBA ${config.ciba.deliveryMode})`,
+  `Staff0 HR Agent listening on ${url} (issuer ${identity.issuer}, CIBA ${config.ciba.deliveryMode} delivery, ${config.gemini.mode === 'mock' ? 'mock-gemini' : `Gemini ${config.gemini.model}`})`,
 );
 
 const stop = () => {
