@@ -20,6 +20,8 @@ export interface ExecutorOptions {
   conversations: Conversations;
   /** Longest user text passed to the planner. */
   maxInputLength?: number;
+  /** Tasks in INPUT_REQUIRED the executor keeps track of. */
+  maxWaitingTasks?: number;
 }
 
 export interface HrAgentExecutor extends AgentExecutor {
@@ -46,7 +48,15 @@ const TERMINAL = new Set([
 
 export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
   const maxInputLength = options.maxInputLength ?? 2000;
+  const maxWaitingTasks = options.maxWaitingTasks ?? 10_000;
   const tasks = new Map<string, RunningTask>();
+  /** Tasks left waiting for input are remembered (for CancelTask) up to a bound, oldest forgotten first. */
+  const forgetOldestWaiting = () => {
+    for (const [id, task] of tasks) {
+      if (tasks.size <= maxWaitingTasks) break;
+      if (!task.active) tasks.delete(id);
+    }
+  };
 
   return {
     async execute(context: RequestContext, bus: ExecutionEventBus) {
@@ -154,6 +164,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       } finally {
         running.active = false;
         if (running.closed) tasks.delete(taskId);
+        forgetOldestWaiting();
         finish();
       }
     },

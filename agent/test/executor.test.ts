@@ -22,7 +22,7 @@ function fakeTools(): Tools & { events: ToolSessionEvents[] } {
 
 type FakeResult = { kind: 'answer'; text: string } | { kind: 'input_required'; question: string };
 
-function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Promise<FakeResult>) {
+function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Promise<FakeResult>, maxWaitingTasks?: number) {
   const tools = fakeTools();
   const planner: Planner = {
     async run(request): Promise<PlanResult> {
@@ -37,7 +37,7 @@ function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Prom
     },
   };
   const card: AgentCard = buildAgentCard({ url: 'http://127.0.0.1:1', tokenUrl: 'http://127.0.0.1:2/oauth/token' });
-  const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), createExecutor({ planner, tools, conversations: createConversations() }));
+  const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), createExecutor({ planner, tools, conversations: createConversations(), maxWaitingTasks }));
   const user: User = { isAuthenticated: true, userName: 'caller@clients' };
   const context = () => new ServerCallContext({ user, requestedVersion: '1.0' });
   return { handler, context };
@@ -199,5 +199,15 @@ describe('executor outcomes', () => {
     expect(signal?.aborted).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await handler.getTask({ id: task.id, tenant: '' }, ctx)).status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+  });
+
+  it('cancels a task waiting for input, even one the executor no longer tracks', async () => {
+    const { handler, context } = harness(async () => ({ kind: 'input_required', question: 'Which employee?' }), 0);
+    const ctx = context();
+    const waiting = await streamStates(handler, ctx, request('Does John work here?'));
+    expect(waiting.last?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const canceled = await handler.cancelTask({ id: waiting.taskId, tenant: '', metadata: undefined }, ctx);
+    expect(canceled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+    expect(canceled.contextId).toBe(waiting.contextId);
   });
 });
