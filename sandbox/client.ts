@@ -52,15 +52,17 @@ function textOutput(): Output {
     INPUT_REQUIRED: '?',
   };
   let lastState: string | undefined;
+  let answer: string | undefined;
   return {
     event(event) {
       if (event.kind === 'state') {
         const line = `${icons[event.state] ?? '•'} ${event.state}`;
-        if (event.state !== lastState || event.message) {
-          console.log(event.message ? `${line}  ${event.message}` : line);
-        }
+        // The final status usually repeats the answer just printed; say it once.
+        const message = event.message === answer ? undefined : event.message;
+        if (event.state !== lastState || message) console.log(message ? `${line}  ${message}` : line);
         lastState = event.state;
       } else if (event.kind === 'artifact') {
+        answer = event.text;
         console.log(`\n${event.text}\n`);
       } else {
         console.log(`\n${event.text}\n`);

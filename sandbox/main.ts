@@ -74,7 +74,8 @@ async function main(): Promise<number> {
   const run = concurrently(
     services.map((s) => ({
       name: s.name,
-      command: `"${process.execPath}" --import tsx ${s.entry}`,
+      // `exec` drops the shell, so signals and deaths concern the service itself (no orphan holds the logs open).
+      command: `${process.platform === 'win32' ? '' : 'exec '}"${process.execPath}" --import tsx ${s.entry}`,
       prefixColor: s.color,
       ...(tls ? { env: { NODE_EXTRA_CA_CERTS: tls.caCertPath } } : {}),
     })),

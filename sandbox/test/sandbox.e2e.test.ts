@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePorts, runCommand, waitUntil, type RunningCommand } from './processes.ts';
 
 /**
@@ -123,6 +124,15 @@ describe('npm run sandbox with npm run client', () => {
     expect(lines.at(-1)?.answer).toMatch(/^Yes/);
   });
 
+  it('cancels the pending task on Ctrl-C while waiting for approval, and exits 6', async () => {
+    const run = client(['Is jsmith@staff0.com an active employee?']);
+    await run.waitForOutput(/AUTH_REQUIRED/);
+    run.signalGroup('SIGINT');
+    const { code } = await run.exited;
+    expect(code).toBe(6);
+    expect(run.stderr()).toContain('Canceled the pending task.');
+  });
+
   it('exits 7 when the identity backend refuses the A2A Client', async () => {
     const run = client([QUESTION], { A2A_CLIENT_AUTH0_CLIENT_SECRET: 'not-the-secret' });
     const { code } = await run.exited;
@@ -148,6 +158,25 @@ describe('npm run sandbox with npm run client', () => {
     for (const port of [env.HR_AGENT_PORT, env.HR_API_PORT, env.TENANT_PORT, env.MOCK_GEMINI_PORT]) {
       await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
     }
+  });
+});
+
+describe('npm run sandbox when a service dies', () => {
+  it('says which one and stops the rest with a non-zero exit', async () => {
+    const sandbox = runCommand('npm', ['run', 'sandbox'], await sandboxEnv());
+    onTestFinished(() => sandbox.signalGroup('SIGKILL'));
+    await sandbox.waitForOutput(/is ready/, 90_000);
+    const processes = execFileSync('ps', ['-o', 'pid=,pgid=,args=', '-e'], { encoding: 'utf8' });
+    const hrApi = processes
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .find(([, pgid, ...args]) => Number(pgid) === sandbox.child.pid && args.join(' ').includes('hr-api/main.ts'));
+    expect(hrApi).toBeDefined();
+    process.kill(Number(hrApi![0]), 'SIGKILL');
+    const { code } = await sandbox.exited;
+    expect(code).not.toBe(0);
+    expect(sandbox.stderr()).toMatch(/The Staff0 HR API stopped .*the sandbox stopped with it/);
+    await waitUntil(async () => (sandbox.groupAlive() ? undefined : true), 10_000);
   });
 });
 
