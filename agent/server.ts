@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { AgentCard } from '@a2a-js/sdk';
 import {
   DefaultPushNotificationSender,
@@ -22,6 +21,7 @@ import { createIdentityClient } from './identity.ts';
 import { createManagementClient } from './management.ts';
 import { createPlanner } from './planner.ts';
 import { createTools } from './tools.ts';
+import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
 
 /**
  * The Staff0 HR Agent: an A2A v1.0 server (JSON-RPC and HTTP+JSON) whose one
@@ -150,16 +150,8 @@ export function createAgent(options: AgentOptions): AgentHandle {
     app,
     async listen(port, host) {
       const listening = createServer(app);
-      await new Promise<void>((resolve, reject) => {
-        listening.once('error', reject);
-        listening.listen(port, host, () => {
-          listening.off('error', reject);
-          resolve();
-        });
-      });
+      const url = baseUrl('http', host, await listenOn(listening, port, host));
       server = listening;
-      const { port: bound } = listening.address() as AddressInfo;
-      const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
       card.supportedInterfaces = agentInterfaces(options.publicUrl ?? url);
       return url;
     },
@@ -168,12 +160,7 @@ export function createAgent(options: AgentOptions): AgentHandle {
       notifications.close();
       const closing = server;
       server = undefined;
-      if (!closing) return;
-      await new Promise<void>((resolve) => {
-        closing.close(() => resolve());
-        // Open SSE streams would otherwise keep the server alive.
-        closing.closeAllConnections();
-      });
+      await closeServer(closing);
     },
   };
 }

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { JWTVerifyGetKey } from 'jose';
 import { BearerError, type BearerPolicy, type Principal, requireBearer, sendBearerError } from '../sandbox/bearer.ts';
 import { createEmployeeDirectory, type Employee, loadEmployees } from './employees.ts';
+import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
 
 export const HR_API_SCOPE = 'read:employee';
 export const HR_API_REALM = 'Staff0 HR API';
@@ -110,28 +110,15 @@ export function createHrApi(options: HrApiOptions): HrApi {
 
   return {
     app,
-    listen(port, host) {
-      if (server) return Promise.reject(new Error('The HR API is already listening'));
-      const started = createServer(app);
-      server = started;
-      return new Promise((resolve, reject) => {
-        started.once('error', reject);
-        started.listen(port, host, () => {
-          started.off('error', reject);
-          const { port: actual } = started.address() as AddressInfo;
-          const hostPart = host.includes(':') ? `[${host}]` : host;
-          resolve(`http://${hostPart}:${actual}`);
-        });
-      });
+    async listen(port, host) {
+      if (server) throw new Error('The HR API is already listening');
+      server = createServer(app);
+      return baseUrl('http', host, await listenOn(server, port, host));
     },
     close() {
       const running = server;
       server = undefined;
-      if (!running?.listening) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        running.close((error) => (error ? reject(error) : resolve()));
-        running.closeAllConnections();
-      });
+      return closeServer(running);
     },
   };
 }

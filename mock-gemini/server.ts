@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type Response } from 'express';
 import { GeminiError, invalidArgument, notFound } from './errors.ts';
 import { type Plan, planReply } from './planner.ts';
 import { type GenerateContentRequest, parseGenerateContentRequest } from './request.ts';
 import { generateContentResponse } from './response.ts';
+import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
 
 export interface MockGeminiOptions {
   /** Refuse calls without an `x-goog-api-key` header, as Google does (403 PERMISSION_DENIED). */
@@ -215,28 +215,15 @@ export function createMockGemini(options: MockGeminiOptions = {}): MockGemini {
   return {
     app,
     calls,
-    listen(port, host) {
-      if (server) return Promise.reject(new Error('mock-gemini is already listening'));
-      const started = createServer(app);
-      server = started;
-      return new Promise((resolve, reject) => {
-        started.once('error', reject);
-        started.listen(port, host, () => {
-          started.off('error', reject);
-          const { port: actual } = started.address() as AddressInfo;
-          const hostPart = host.includes(':') ? `[${host}]` : host;
-          resolve(`http://${hostPart}:${actual}`);
-        });
-      });
+    async listen(port, host) {
+      if (server) throw new Error('mock-gemini is already listening');
+      server = createServer(app);
+      return baseUrl('http', host, await listenOn(server, port, host));
     },
     close() {
       const running = server;
       server = undefined;
-      if (!running?.listening) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        running.close((error) => (error ? reject(error) : resolve()));
-        running.closeAllConnections();
-      });
+      return closeServer(running);
     },
   };
 }

@@ -1,6 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { createLocalJWKSet, type JWK } from 'jose';
 import { errors, type default as Provider } from 'oidc-provider';
@@ -13,6 +12,7 @@ import { createManagementApi } from './management-api.ts';
 import { createProviderStorage } from './provider-storage.ts';
 import { loadOrCreateSigningKey } from './signing-key.ts';
 import { createTenantDirectory, type TenantDirectory } from './tenant-directory.ts';
+import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
 import {
   loadTenantFile,
   parseTenantFile,
@@ -194,17 +194,9 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
       const handler = (req: IncomingMessage, res: ServerResponse) => app(req, res);
       const created = options.https ? createHttpsServer({ key: options.https.key, cert: options.https.cert }, handler) : createHttpServer(handler);
       server = created;
-      await new Promise<void>((resolve, reject) => {
-        created.once('error', reject);
-        created.listen(port, host, () => {
-          created.off('error', reject);
-          resolve();
-        });
-      });
-      const bound = (created.address() as AddressInfo).port;
+      const bound = await listenOn(created, port, host);
       const scheme = options.https ? 'https' : 'http';
-      const hostInUrl = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-      const issuer = normalizeIssuer(options.issuer ?? `${scheme}://${hostInUrl}:${bound}/`);
+      const issuer = normalizeIssuer(options.issuer ?? `${baseUrl(scheme, host, bound)}/`);
       const directory = createTenantDirectory(tenantFile, issuer, () => variables);
       const provider = createAuthorizationServer({ directory, registry, storage, signingKey, rateLimiter, log });
       const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = signingKey;
@@ -229,13 +221,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
       await Promise.allSettled([...pendingPings]);
       const current = server;
       server = undefined;
-      if (current) {
-        await new Promise<void>((resolve) => {
-          current.close(() => resolve());
-          // Server-Sent Event streams never end by themselves.
-          current.closeAllConnections();
-        });
-      }
+      await closeServer(current);
       storage.clear();
       running = undefined;
     },

@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import express from 'express';
 import { createAgent, type AgentHandle, type AgentOptions } from '../agent/server.ts';
 import type { Employee } from '../hr-api/employees.ts';
@@ -10,6 +9,7 @@ import type { TenantFile, TenantSettings } from '../mock-guardian/tenant-file.ts
 import { createTenant, type TenantHandle } from '../mock-guardian/tenant.ts';
 import { connectToAgent, type AgentConnection } from './agent-client.ts';
 import { LOCAL_TENANT_DEFAULTS, type ClientCredentials } from './config.ts';
+import { baseUrl, closeServer, listenOn } from './http-listener.ts';
 
 /**
  * The whole local sandbox in one process on 127.0.0.1, port 0: tenant,
@@ -58,12 +58,6 @@ export interface LocalStack extends Services {
   decide(id: string, decision: ConsentDecision): Promise<ConsentRequestView>;
 }
 
-/** Listens on 127.0.0.1:0 and resolves to the base URL. */
-async function listenLocal(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
 export async function startServices(options: ServicesOptions): Promise<Services> {
   const { identity } = options;
   const hrApi = createHrApi({
@@ -81,7 +75,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   });
   counted.use(hrApi.app);
   const hrServer = createServer(counted);
-  const hrApiUrl = await listenLocal(hrServer);
+  const hrApiUrl = baseUrl('http', '127.0.0.1', await listenOn(hrServer, 0, '127.0.0.1'));
 
   const gemini = createMockGemini();
   const geminiUrl = await gemini.listen(0, '127.0.0.1');
@@ -109,10 +103,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     async close() {
       await agent.close();
       await gemini.close();
-      await new Promise<void>((resolve) => {
-        hrServer.close(() => resolve());
-        hrServer.closeAllConnections();
-      });
+      await closeServer(hrServer);
     },
   };
 }

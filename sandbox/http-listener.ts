@@ -1,0 +1,30 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** How every service binds and stops its HTTP(S) server. */
+
+/** Binds `server`, rejecting on errors such as EADDRINUSE; resolves to the bound port. */
+export function listenOn(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** The base URL a client uses for a bound address (IPv6 in brackets, a wildcard as loopback). */
+export function baseUrl(scheme: 'http' | 'https', host: string, port: number): string {
+  const hostInUrl = host.includes(':') ? (host === '::' ? '[::1]' : `[${host}]`) : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return `${scheme}://${hostInUrl}:${port}`;
+}
+
+/** Stops accepting and ends open connections too: SSE streams and keep-alive sockets never end by themselves. */
+export function closeServer(server: Server | undefined): Promise<void> {
+  if (!server?.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
