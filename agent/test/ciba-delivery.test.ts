@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, sendRequest, startLocalSandbox, userMessage, type LocalSandbox } from './local-sandbox.ts';
+import { collect } from './a2a-caller.ts';
+import { ask, employee, question, startLocalSandbox, type LocalSandbox } from './local-sandbox.ts';
 
 /**
  * How the agent learns the employee's answer: CIBA ping delivery (the tenant
  * calls the agent back, CIBA §10.2) and the agent's own `requested_expiry`.
  */
-
-const QUESTION = (email: string) => `Does the person with email ${email} work at Staff0?`;
 
 let ping: LocalSandbox;
 let shortExpiry: LocalSandbox;
@@ -26,7 +25,7 @@ afterAll(async () => {
 describe('ping delivery', () => {
   it('finishes right after approval, well inside one poll interval, with a single token request', async () => {
     let approvedAt = 0;
-    const run = await collect(ping.caller.client.sendMessageStream(sendRequest(userMessage(QUESTION('jdoe@staff0.com')))), async (state) => {
+    const run = await collect(ask(ping, question('jdoe@staff0.com')), async (state) => {
       if (state !== 'AUTH_REQUIRED') return;
       const request = await ping.pendingRequestFor('auth0|jdoe');
       approvedAt = Date.now();
@@ -41,17 +40,13 @@ describe('ping delivery', () => {
   });
 
   it('ends REJECTED on a denial delivered by ping', async () => {
-    const run = await collect(ping.caller.client.sendMessageStream(sendRequest(userMessage(QUESTION('jsmith@staff0.com')))), async (state) => {
-      if (state !== 'AUTH_REQUIRED') return;
-      const request = await ping.pendingRequestFor('auth0|jsmith');
-      await ping.decide(request.id, 'deny');
-    });
+    const run = await collect(ask(ping, question('jsmith@staff0.com')), employee(ping, 'auth0|jsmith', 'deny'));
     expect(run.events).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', 'REJECTED']);
     expect(run.finalText).toBe('The employee denied the request.');
   });
 
   it('ends FAILED when a ping-mode request expires unanswered', async () => {
-    const run = await collect(ping.caller.client.sendMessageStream(sendRequest(userMessage(QUESTION('blee@staff0.com')))));
+    const run = await collect(ask(ping, question('blee@staff0.com')));
     expect(run.events).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', 'FAILED']);
     expect(run.finalText).toBe('The approval request timed out before the employee answered.');
   });
@@ -59,9 +54,7 @@ describe('ping delivery', () => {
 
 describe('requested_expiry', () => {
   it('asks the tenant for the configured lifetime and ends FAILED, timed out, when nobody answers', async () => {
-    const run = await collect(
-      shortExpiry.caller.client.sendMessageStream(sendRequest(userMessage(QUESTION('jdoe@staff0.com')))),
-    );
+    const run = await collect(ask(shortExpiry, question('jdoe@staff0.com')));
     expect(run.events).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', 'FAILED']);
     expect(run.finalText).toBe('The approval request timed out before the employee answered.');
     const [request] = await shortExpiry.consentRequests({ userId: 'auth0|jdoe' });

@@ -1,12 +1,14 @@
-import { Role, TaskState, type AgentCard, type Message, type SendMessageRequest, type Task } from '@a2a-js/sdk';
+import { TaskState, type AgentCard, type Task } from '@a2a-js/sdk';
 import { DefaultRequestHandler, InMemoryTaskStore, ServerCallContext, type User } from '@a2a-js/sdk/server';
 import { describe, expect, it } from 'vitest';
+import { stateName, textOf, userMessage } from '../../sandbox/conversation.ts';
 import { buildAgentCard } from '../agent-card.ts';
 import { createConversations } from '../conversations.ts';
 import { AgentError, type AgentErrorCode } from '../errors.ts';
 import { createExecutor } from '../executor.ts';
 import type { Planner, PlanRequest, PlanResult } from '../planner.ts';
 import type { Tools, ToolSessionEvents } from '../tools.ts';
+import { collect, sendRequest } from './a2a-caller.ts';
 
 /** Tools whose session only hands the executor's callbacks to the fake planner. */
 function fakeTools(): Tools & { events: ToolSessionEvents[] } {
@@ -40,47 +42,10 @@ function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Prom
   const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), createExecutor({ planner, tools, conversations: createConversations(), maxWaitingTasks }));
   const user: User = { isAuthenticated: true, userName: 'caller@clients' };
   const context = () => new ServerCallContext({ user, requestedVersion: '1.0' });
-  return { handler, context };
-}
-
-function request(text: string, ids: { contextId?: string; taskId?: string } = {}): SendMessageRequest {
-  const message: Message = {
-    messageId: crypto.randomUUID(),
-    contextId: ids.contextId ?? '',
-    taskId: ids.taskId ?? '',
-    role: Role.ROLE_USER,
-    parts: [{ content: { $case: 'text', value: text }, metadata: undefined, filename: '', mediaType: 'text/plain' }],
-    metadata: undefined,
-    extensions: [],
-    referenceTaskIds: [],
-  };
-  return { tenant: '', message, configuration: undefined, metadata: undefined };
-}
-
-async function streamStates(handler: DefaultRequestHandler, context: ServerCallContext, params: SendMessageRequest) {
-  const states: string[] = [];
-  let last: { state: TaskState; text: string | undefined } | undefined;
-  let artifactText: string | undefined;
-  let taskId = '';
-  let contextId = '';
-  for await (const event of handler.sendMessageStream(params, context)) {
-    const payload = event.payload;
-    if (payload?.$case === 'task') {
-      states.push('task');
-      taskId = payload.value.id;
-      contextId = payload.value.contextId;
-    } else if (payload?.$case === 'statusUpdate') {
-      const state = payload.value.status!.state;
-      states.push(TaskState[state].replace('TASK_STATE_', ''));
-      const part = payload.value.status?.message?.parts[0]?.content;
-      last = { state, text: part?.$case === 'text' ? part.value : undefined };
-    } else if (payload?.$case === 'artifactUpdate') {
-      states.push('artifact');
-      const part = payload.value.artifact?.parts[0]?.content;
-      artifactText = part?.$case === 'text' ? part.value : undefined;
-    }
-  }
-  return { states, last, artifactText, taskId, contextId };
+  /** Streams one user message through the request handler and collects the run. */
+  const stream = (text: string, ids: { contextId?: string; taskId?: string } = {}, ctx = context()) =>
+    collect(handler.sendMessageStream(sendRequest(userMessage(text, ids)), ctx));
+  return { handler, context, stream };
 }
 
 const pending = (events: ToolSessionEvents) =>
@@ -93,13 +58,13 @@ const pending = (events: ToolSessionEvents) =>
 
 describe('executor outcomes', () => {
   it('streams task, WORKING, AUTH_REQUIRED, WORKING, artifact, COMPLETED for an approved check', async () => {
-    const { handler, context } = harness(async (_request, events) => {
+    const { stream } = harness(async (_request, events) => {
       pending(events);
       events.onConsentSettled();
       return { kind: 'answer', text: 'Yes, John Doe is an active employee of Staff0.' };
     });
-    const run = await streamStates(handler, context(), request('Does jdoe@staff0.com work at Staff0?'));
-    expect(run.states).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', 'WORKING', 'artifact', 'COMPLETED']);
+    const run = await stream('Does jdoe@staff0.com work at Staff0?');
+    expect(run.events).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', 'WORKING', 'artifact', 'COMPLETED']);
     expect(run.artifactText).toBe('Yes, John Doe is an active employee of Staff0.');
   });
 
@@ -110,10 +75,9 @@ describe('executor outcomes', () => {
       await new Promise<void>((resolve) => (release = resolve));
       return { kind: 'answer', text: 'Yes.' };
     });
-    const task = (await handler.sendMessage(request('Does jdoe@staff0.com work here?'), context())) as Task;
+    const task = (await handler.sendMessage(sendRequest(userMessage('Does jdoe@staff0.com work here?')), context())) as Task;
     expect(task.status?.state).toBe(TaskState.TASK_STATE_AUTH_REQUIRED);
-    const text = task.status?.message?.parts[0]?.content;
-    expect(text?.$case === 'text' && text.value).toBe(
+    expect(textOf(task.status?.message?.parts)).toBe(
       'Waiting for jdoe@staff0.com to approve "Approve sharing your employment details with an external party." on their phone. ' +
         'The request expires at 2030-01-01T00:00:00Z.',
     );
@@ -132,36 +96,36 @@ describe('executor outcomes', () => {
   ];
   for (const [code, state, text] of cases) {
     it(`ends in ${TaskState[state]} for ${code}`, async () => {
-      const { handler, context } = harness(async (_request, events) => {
+      const { stream } = harness(async (_request, events) => {
         pending(events);
         throw new AgentError(code, code === 'backend_error' ? 'The HR API could not be reached' : 'ignored');
       });
-      const run = await streamStates(handler, context(), request('Does jdoe@staff0.com work at Staff0?'));
-      expect(run.states).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', TaskState[state].replace('TASK_STATE_', '')]);
-      expect(run.last).toEqual({ state, text });
+      const run = await stream('Does jdoe@staff0.com work at Staff0?');
+      expect(run.events).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', stateName(state)]);
+      expect({ state: run.finalState, text: run.finalText }).toEqual({ state: stateName(state), text });
     });
   }
 
   it('fails with a safe message, not the raw error, when something unexpected throws', async () => {
-    const { handler, context } = harness(async () => {
+    const { stream } = harness(async () => {
       throw new Error('secret=hunter2 at /internal/path');
     });
-    const run = await streamStates(handler, context(), request('Does jdoe@staff0.com work at Staff0?'));
-    expect(run.last).toEqual({ state: TaskState.TASK_STATE_FAILED, text: 'The request failed.' });
+    const run = await stream('Does jdoe@staff0.com work at Staff0?');
+    expect({ state: run.finalState, text: run.finalText }).toEqual({ state: 'FAILED', text: 'The request failed.' });
   });
 
   it('asks for input, then continues the same context with the earlier turns', async () => {
     const seen: PlanRequest[] = [];
-    const { handler, context } = harness(async (planRequest): Promise<FakeResult> => {
+    const { stream } = harness(async (planRequest): Promise<FakeResult> => {
       seen.push(planRequest);
       return seen.length === 1
         ? { kind: 'input_required', question: 'Which employee? Please give a work email or employee id.' }
         : { kind: 'answer', text: 'Yes, John Doe is an active employee of Staff0.' };
     });
-    const first = await streamStates(handler, context(), request('Does John work at Staff0?'));
-    expect(first.states).toEqual(['task', 'WORKING', 'INPUT_REQUIRED']);
-    const second = await streamStates(handler, context(), request('jdoe@staff0.com', { contextId: first.contextId, taskId: first.taskId }));
-    expect(second.states).toEqual(['task', 'WORKING', 'artifact', 'COMPLETED']);
+    const first = await stream('Does John work at Staff0?');
+    expect(first.events).toEqual(['task', 'WORKING', 'INPUT_REQUIRED']);
+    const second = await stream('jdoe@staff0.com', { contextId: first.contextId, taskId: first.taskId });
+    expect(second.events).toEqual(['task', 'WORKING', 'artifact', 'COMPLETED']);
     expect(second.taskId).toBe(first.taskId);
     expect(seen[1]?.history).toEqual([
       { role: 'user', parts: [{ text: 'Does John work at Staff0?' }] },
@@ -172,14 +136,14 @@ describe('executor outcomes', () => {
 
   it('does not share one caller context with another caller', async () => {
     const seen: PlanRequest[] = [];
-    const { handler } = harness(async (planRequest) => {
+    const { stream } = harness(async (planRequest) => {
       seen.push(planRequest);
       return { kind: 'input_required', question: 'Which employee?' };
     });
     const as = (userName: string) => new ServerCallContext({ user: { isAuthenticated: true, userName }, requestedVersion: '1.0' });
-    const first = await streamStates(handler, as('alice@clients'), request('Does John work here?', { contextId: 'shared-context' }));
+    const first = await stream('Does John work here?', { contextId: 'shared-context' }, as('alice@clients'));
     expect(first.contextId).toBe('shared-context');
-    await streamStates(handler, as('mallory@clients'), request('jdoe@staff0.com', { contextId: 'shared-context' }));
+    await stream('jdoe@staff0.com', { contextId: 'shared-context' }, as('mallory@clients'));
     expect(seen[1]?.history).toEqual([]);
   });
 
@@ -192,7 +156,7 @@ describe('executor outcomes', () => {
       return { kind: 'answer', text: 'never' };
     });
     const ctx = context();
-    const task = (await handler.sendMessage(request('Does jdoe@staff0.com work at Staff0?'), ctx)) as Task;
+    const task = (await handler.sendMessage(sendRequest(userMessage('Does jdoe@staff0.com work at Staff0?')), ctx)) as Task;
     expect(task.status?.state).toBe(TaskState.TASK_STATE_AUTH_REQUIRED);
     const canceled = await handler.cancelTask({ id: task.id, tenant: '', metadata: undefined }, ctx);
     expect(canceled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
@@ -202,10 +166,10 @@ describe('executor outcomes', () => {
   });
 
   it('cancels a task waiting for input, even one the executor no longer tracks', async () => {
-    const { handler, context } = harness(async () => ({ kind: 'input_required', question: 'Which employee?' }), 0);
+    const { handler, context, stream } = harness(async () => ({ kind: 'input_required', question: 'Which employee?' }), 0);
     const ctx = context();
-    const waiting = await streamStates(handler, ctx, request('Does John work here?'));
-    expect(waiting.last?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+    const waiting = await stream('Does John work here?', {}, ctx);
+    expect(waiting.finalState).toBe('INPUT_REQUIRED');
     const canceled = await handler.cancelTask({ id: waiting.taskId, tenant: '', metadata: undefined }, ctx);
     expect(canceled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
     expect(canceled.contextId).toBe(waiting.contextId);

@@ -1,8 +1,10 @@
-import { Role, TaskState, type Task } from '@a2a-js/sdk';
+import { TaskState, type Task } from '@a2a-js/sdk';
 import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory, RestTransportFactory, type Client } from '@a2a-js/sdk/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientCredentialsFlow } from '../../sandbox/agent-client.ts';
+import { userMessage } from '../../sandbox/conversation.ts';
 import { createAgent, type AgentHandle } from '../server.ts';
+import { jsonRpc, sendRequest, wireSendParams } from './a2a-caller.ts';
 import { startScriptedGemini, type ScriptedGemini } from './scripted-gemini.ts';
 import { startTestIssuer, type TestIssuer } from './test-issuer.ts';
 
@@ -55,22 +57,6 @@ async function clientFor(token: string): Promise<Client> {
   return factory.createFromUrl(url);
 }
 
-function rpc(method: string, params: unknown, authorization?: string) {
-  return fetch(`${url}/a2a/jsonrpc`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'a2a-version': '1.0',
-      ...(authorization ? { authorization } : {}),
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-  });
-}
-
-const sendParams = (text: string) => ({
-  message: { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text }] },
-});
-
 describe('agent card', () => {
   it('is public and in spec JSON, with the client-credentials flow at the issuer token endpoint', async () => {
     const response = await fetch(`${url}/.well-known/agent-card.json`);
@@ -111,7 +97,7 @@ describe('agent card', () => {
 describe('bearer guard on the A2A routes', () => {
   it('answers 401 with a bare Bearer challenge when no token is sent, and creates no task', async () => {
     const before = gemini.requests.length;
-    const response = await rpc('SendMessage', sendParams('Does jdoe@staff0.com work here?'));
+    const response = await jsonRpc(url, 'SendMessage', wireSendParams('Does jdoe@staff0.com work here?'));
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe('Bearer realm="staff0-hr-agent"');
     expect(gemini.requests.length).toBe(before);
@@ -119,14 +105,14 @@ describe('bearer guard on the A2A routes', () => {
 
   it('answers 401 invalid_token for a token meant for another audience', async () => {
     const token = await callerToken('a2a-client@clients', { aud: 'https://staff0/api' });
-    const response = await rpc('SendMessage', sendParams('hello'), `Bearer ${token}`);
+    const response = await jsonRpc(url, 'SendMessage', wireSendParams('hello'), `Bearer ${token}`);
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer realm="staff0-hr-agent", error="invalid_token"/);
   });
 
   it('answers 403 insufficient_scope for a token without read:employee_status', async () => {
     const token = await callerToken('a2a-client@clients', { scope: 'read:users' });
-    const response = await rpc('SendMessage', sendParams('hello'), `Bearer ${token}`);
+    const response = await jsonRpc(url, 'SendMessage', wireSendParams('hello'), `Bearer ${token}`);
     expect(response.status).toBe(403);
     expect(response.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
     expect(response.headers.get('www-authenticate')).toContain('scope="read:employee_status"');
@@ -136,7 +122,7 @@ describe('bearer guard on the A2A routes', () => {
     const response = await fetch(`${url}/a2a/rest/message:send`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
-      body: JSON.stringify(sendParams('hello')),
+      body: JSON.stringify(wireSendParams('hello')),
     });
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe('Bearer realm="staff0-hr-agent"');
@@ -148,21 +134,7 @@ describe('per-caller task scoping', () => {
     gemini.reply(() => [{ text: 'I can only answer whether someone is an active Staff0 employee.' }]);
     const alice = await clientFor(await callerToken('alice@clients'));
     const mallory = await clientFor(await callerToken('mallory@clients'));
-    const result = (await alice.sendMessage({
-      message: {
-        messageId: crypto.randomUUID(),
-        contextId: '',
-        taskId: '',
-        role: Role.ROLE_USER,
-        parts: [{ content: { $case: 'text', value: 'What is the weather?' }, metadata: undefined, filename: '', mediaType: 'text/plain' }],
-        metadata: undefined,
-        extensions: [],
-        referenceTaskIds: [],
-      },
-      configuration: undefined,
-      metadata: undefined,
-      tenant: '',
-    })) as Task;
+    const result = (await alice.sendMessage(sendRequest(userMessage('What is the weather?')))) as Task;
     expect(result.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
     expect((await alice.getTask({ id: result.id, tenant: '' })).id).toBe(result.id);
     await expect(mallory.getTask({ id: result.id, tenant: '' })).rejects.toThrow(/not found/i);
