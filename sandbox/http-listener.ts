@@ -28,3 +28,8 @@ export function closeServer(server: Server | undefined): Promise<void> {
     server.closeAllConnections();
   });
 }
+
+/** Binds to 127.0.0.1 on a free port, as tests and in-process stacks do; resolves to the base URL. */
+export async function listenLocal(server: Server): Promise<string> {
+  return baseUrl('http', '127.0.0.1', await listenOn(server, 0, '127.0.0.1'));
+}

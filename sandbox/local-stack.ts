@@ -9,7 +9,7 @@ import type { TenantFile, TenantSettings } from '../mock-guardian/tenant-file.ts
 import { createTenant, type TenantHandle } from '../mock-guardian/tenant.ts';
 import { connectToAgent, type AgentConnection } from './agent-client.ts';
 import { LOCAL_TENANT_DEFAULTS, type ClientCredentials } from './config.ts';
-import { baseUrl, closeServer, listenOn } from './http-listener.ts';
+import { closeServer, listenLocal } from './http-listener.ts';
 
 /**
  * The whole local sandbox in one process on 127.0.0.1, port 0: tenant,
@@ -75,7 +75,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
   });
   counted.use(hrApi.app);
   const hrServer = createServer(counted);
-  const hrApiUrl = baseUrl('http', '127.0.0.1', await listenOn(hrServer, 0, '127.0.0.1'));
+  const hrApiUrl = await listenLocal(hrServer);
 
   const gemini = createMockGemini();
   const geminiUrl = await gemini.listen(0, '127.0.0.1');

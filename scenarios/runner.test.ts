@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLocal } from '../sandbox/http-listener.ts';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
 import { requireBearer } from '../sandbox/bearer.ts';
@@ -30,9 +30,8 @@ describe('the scenario runner', () => {
       },
     );
     const server = createServer(broken);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const hrApiUrl = await listenLocal(server);
     try {
-      const hrApiUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const observation = await runScenario(scenario, { stack: { ...stack, services: { ...stack.services, hrApiUrl } } });
       expect(observation.status).toBe('failed');
       expect(observation.problems.join('\n')).toMatch(/another employee's record answered 200/);

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPingNotifications, type PingNotifications } from '../ciba-notifications.ts';
+import { listenLocal } from '../../sandbox/http-listener.ts';
 
 let notifications: PingNotifications;
 let server: Server;
@@ -13,8 +13,7 @@ beforeAll(async () => {
   const app = express();
   app.post('/ciba/notify', express.json(), (req, res) => notifications.handle(req, res));
   server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ciba/notify`;
+  url = `${await listenLocal(server)}/ciba/notify`;
 });
 
 afterAll(async () => {

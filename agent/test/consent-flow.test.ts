@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Task } from '@a2a-js/sdk';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
 import { stateName, TERMINAL_STATES, textOf, userMessage } from '../../sandbox/conversation.ts';
 import { collect, jsonRpc, sendRequest, wireSendParams } from './a2a-caller.ts';
 import { ask, employee, question, startLocalSandbox, type LocalSandbox } from './local-sandbox.ts';
+import { listenLocal } from '../../sandbox/http-listener.ts';
 
 /**
  * DESIGN.md's outcome table end to end: @a2a-js/sdk's client calls the agent,
@@ -180,8 +180,7 @@ describe('push notifications', () => {
         res.writeHead(204).end();
       });
     });
-    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/a2a-updates`;
+    const url = `${await listenLocal(webhook)}/a2a-updates`;
     try {
       const task = (await sandbox.caller.client.sendMessage(
         sendRequest(userMessage(question('jdoe@staff0.com')), {

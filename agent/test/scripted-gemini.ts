@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLocal } from '../../sandbox/http-listener.ts';
 
 /**
  * A Gemini `generateContent` endpoint whose answers the test scripts, so the
@@ -33,9 +33,9 @@ export async function startScriptedGemini(): Promise<ScriptedGemini> {
         .end(JSON.stringify({ candidates: [{ content: { role: 'model', parts }, finishReason: 'STOP' }] }));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = await listenLocal(server);
   return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    baseUrl,
     requests,
     reply(next) {
       answer = next;

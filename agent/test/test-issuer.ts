@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
+import { listenLocal } from '../../sandbox/http-listener.ts';
 
 /** A stand-in issuer for unit tests: serves a JWKS and mints RS256 access tokens. */
 export interface TestIssuer {
@@ -19,8 +19,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const issuer = `${await listenLocal(server)}/`;
   return {
     issuer,
     token: (claims) =>

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHrApi, type HrApi } from '../server.ts';
+import { listenLocal } from '../../sandbox/http-listener.ts';
 
 const ISSUER = 'https://staff0.test/';
 const AUDIENCE = 'https://staff0/api';
@@ -276,8 +276,7 @@ describe('keys from the issuer', () => {
         res.writeHead(404).end();
       }
     });
-    await new Promise<void>((resolve) => issuerServer.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}/`;
+    issuer = `${await listenLocal(issuerServer)}/`;
     api = createHrApi({ issuer, audience: AUDIENCE });
     apiUrl = await api.listen(0, '127.0.0.1');
   });

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, type JWTPayload, type JWTVerifyGetKey, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BearerError, bearerChallenge, jwksFor, verifyBearer } from '../bearer.ts';
+import { listenLocal } from '../http-listener.ts';
 
 const ISSUER = 'https://staff0.test/';
 const AUDIENCE = 'https://staff0/agent';
@@ -134,8 +134,7 @@ describe('jwksFor', () => {
       paths.push(req.url ?? '');
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [publicJwk] }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    issuer = `${await listenLocal(server)}/`;
   });
 
   afterAll(async () => {
