@@ -1,0 +1,276 @@
+import type { Client } from '@a2a-js/sdk/client';
+import { createHrApi } from '../../hr-api/server.ts';
+import { createMockGemini } from '../../mock-gemini/server.ts';
+import type { ConsentRegistry } from '../../mock-guardian/consent-requests.ts';
+import { createTenant } from '../../mock-guardian/tenant.ts';
+import { connectToAgent } from '../../sandbox/agent-client.ts';
+import { LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
+import { runTurn, type TurnResult } from '../../sandbox/conversation.ts';
+import { freePorts, runCommand, type RunningCommand } from '../../sandbox/test/processes.ts';
+import { answersFor, benchEmployees, benchPeople, benchTenant, questionAbout, type BenchPerson } from './bench-tenant.ts';
+import { readProcessMemory } from './process-memory.ts';
+import type { Random } from './random.ts';
+import { check, figure, type BenchmarkResult, type Check } from './report.ts';
+import { percentile } from './stats.ts';
+
+/**
+ * Concurrent consents: N A2A verifications sent at once, each about a
+ * different employee and so each with its own CIBA request; once all N wait
+ * in AUTH_REQUIRED, the employees approve through the tenant's control API in
+ * random order. The agent runs as its own process (`node --import tsx
+ * agent/main.ts`, configured by environment as `npm run sandbox` does) so its
+ * memory can be read from /proc; tenant, HR API and mock-gemini run here.
+ */
+
+export interface ConcurrentConsentsOptions {
+  consents: number;
+  /** Batches, each with a fresh tenant and agent process. */
+  runs: number;
+  random: Random;
+  log?: (line: string) => void;
+}
+
+/** Unmeasured, fully approved turns before the baseline is read (caches, lazy code). */
+const WARMUP_TURNS = 3;
+/** The local tenant's fastest interval: the heaviest polling load N requests can make. */
+const POLL_INTERVAL = 1;
+const BATCH_TIMEOUT_MS = 180_000;
+
+interface Request {
+  person: BenchPerson;
+  sentAt: number;
+  authRequiredAt?: number;
+  approvedAt?: number;
+  completedAt?: number;
+  turn?: TurnResult;
+  error?: unknown;
+}
+
+interface Batch {
+  totalMs: number;
+  allPendingMs: number;
+  sendToAnswerMs: number[];
+  approveToAnswerMs: number[];
+  baselineRssKiB: number;
+  pendingRssKiB: number;
+  peakRssKiB: number;
+  completed: number;
+  rightPerson: number;
+  settled: number;
+  approvedAtTenant: number;
+  tenantWarnings: string[];
+}
+
+async function startAgentProcess(env: Record<string, string>): Promise<{ agent: RunningCommand; url: string }> {
+  const [port] = await freePorts(1);
+  const agent = runCommand(process.execPath, ['--import', 'tsx', 'agent/main.ts'], {
+    ...env,
+    HR_AGENT_PORT: String(port),
+    SANDBOX_HOST: '127.0.0.1',
+  });
+  try {
+    await agent.waitForOutput(/Staff0 HR Agent listening on/, 60_000);
+  } catch (error) {
+    agent.signalGroup('SIGKILL');
+    throw error;
+  }
+  return { agent, url: `http://127.0.0.1:${port}` };
+}
+
+async function approve(controlUrl: string, id: string): Promise<void> {
+  const response = await fetch(new URL(`requests/${encodeURIComponent(id)}/approve`, controlUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+  await response.body?.cancel();
+  if (!response.ok) throw new Error(`The control API refused to approve ${id}: HTTP ${response.status}`);
+}
+
+async function until(condition: () => boolean, what: string, signal: AbortSignal): Promise<void> {
+  while (!condition()) {
+    if (signal.aborted) throw new Error(`Gave up waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function runBatch(options: ConcurrentConsentsOptions, batch: number): Promise<Batch> {
+  const people = benchPeople(options.consents + WARMUP_TURNS, 'load');
+  const warmups = people.slice(0, WARMUP_TURNS);
+  const load = people.slice(WARMUP_TURNS);
+  const tenantWarnings: string[] = [];
+  const tenant = createTenant({
+    // One request per employee: Auth0's per-user limit of 5 a minute is never the bottleneck, so it stays on.
+    tenantFile: benchTenant(people, { cibaInterval: POLL_INTERVAL, cibaRateLimitPerUserPerMinute: 5 }),
+    log: (line) => tenantWarnings.push(line),
+  });
+  const gemini = createMockGemini({ requireApiKey: true });
+  let agent: RunningCommand | undefined;
+  const closers: (() => Promise<void>)[] = [];
+  const deadline = AbortSignal.timeout(BATCH_TIMEOUT_MS);
+  try {
+    const issuer = await tenant.listen(0, '127.0.0.1');
+    closers.push(() => tenant.close());
+    const hr = createHrApi({ issuer, audience: LOCAL_TENANT_DEFAULTS.apiAudience, employees: benchEmployees(people) });
+    const hrApiUrl = await hr.listen(0, '127.0.0.1');
+    closers.push(() => hr.close());
+    const geminiUrl = await gemini.listen(0, '127.0.0.1');
+    closers.push(() => gemini.close());
+
+    const started = await startAgentProcess({
+      IDENTITY_BACKEND: 'local',
+      TENANT_HTTPS: 'false',
+      TENANT_PORT: new URL(issuer).port,
+      HR_API_URL: hrApiUrl,
+      MOCK_GEMINI_PORT: new URL(geminiUrl).port,
+      GOOGLE_API_KEY: '',
+      CIBA_DELIVERY_MODE: 'poll',
+      CIBA_REQUESTED_EXPIRY: '',
+      HR_AGENT_URL: '',
+      TENANT_FILE: '',
+    });
+    agent = started.agent;
+    const pid = agent.child.pid;
+    if (pid === undefined) throw new Error('The agent process has no pid');
+    tenant.setVariable('HR_AGENT_URL', started.url);
+    const controlUrl = new URL('control/', issuer).href;
+    const { client } = await connectToAgent({
+      agentUrl: started.url,
+      issuer,
+      audience: LOCAL_TENANT_DEFAULTS.agentAudience,
+      credentials: LOCAL_TENANT_DEFAULTS.a2aClient,
+    });
+
+    await Promise.all(warmups.map((person) => askAndApproveAtOnce(client, person, tenant.requests, controlUrl, deadline)));
+    const baselineRssKiB = readProcessMemory(pid).rssKiB;
+
+    const requests: Request[] = load.map((person) => ({ person, sentAt: 0 }));
+    const startedAt = performance.now();
+    const turns = requests.map(async (request) => {
+      request.sentAt = performance.now();
+      try {
+        request.turn = await runTurn(client, questionAbout(request.person), {}, {
+          signal: deadline,
+          onEvent(event) {
+            if (event.kind !== 'state') return;
+            if (event.state === 'AUTH_REQUIRED') request.authRequiredAt ??= event.at;
+            if (event.state === 'COMPLETED') request.completedAt = event.at;
+          },
+        });
+      } catch (error) {
+        request.error = error;
+      }
+    });
+    const pendingOf = new Map<string, string>();
+    await until(
+      () => {
+        if (requests.some((r) => r.error !== undefined)) throw new Error(`A turn failed before consent: ${String(requests.find((r) => r.error)?.error)}`);
+        if (!requests.every((r) => r.authRequiredAt !== undefined)) return false;
+        for (const view of tenant.requests.list({ status: 'pending' })) pendingOf.set(view.user_id, view.id);
+        return load.every((p) => pendingOf.has(p.userId));
+      },
+      `all ${load.length} consent requests are pending`,
+      deadline,
+    );
+    const allPendingMs = performance.now() - startedAt;
+    const pendingRssKiB = readProcessMemory(pid).rssKiB;
+
+    for (const request of options.random.shuffle(requests)) {
+      const id = pendingOf.get(request.person.userId);
+      if (id === undefined) throw new Error(`No pending request for ${request.person.userId}`);
+      request.approvedAt = performance.now();
+      await approve(controlUrl, id);
+    }
+    await Promise.all(turns);
+    const peakRssKiB = readProcessMemory(pid).peakRssKiB;
+
+    const done = requests.filter((r) => r.completedAt !== undefined);
+    const lastAnswer = Math.max(...done.map((r) => r.completedAt as number));
+    const result: Batch = {
+      totalMs: lastAnswer - startedAt,
+      allPendingMs,
+      sendToAnswerMs: done.map((r) => (r.completedAt as number) - r.sentAt),
+      approveToAnswerMs: done.map((r) => (r.completedAt as number) - (r.approvedAt as number)),
+      baselineRssKiB,
+      pendingRssKiB,
+      peakRssKiB,
+      completed: requests.filter((r) => r.turn?.finalState === 'COMPLETED').length,
+      rightPerson: requests.filter((r) => r.turn && answersFor(r.person, r.turn.answer)).length,
+      settled: requests.filter((r) => r.turn !== undefined || r.error !== undefined).length,
+      approvedAtTenant: load.filter((p) => tenant.requests.list({ userId: p.userId, status: 'approved' }).length === 1).length,
+      tenantWarnings,
+    };
+    options.log?.(
+      `concurrent consents batch ${batch}: ${result.completed}/${load.length} COMPLETED in ${Math.round(result.totalMs)} ms; ` +
+        `agent RSS ${Math.round(baselineRssKiB / 1024)} → ${Math.round(pendingRssKiB / 1024)} MiB pending, peak ${Math.round(peakRssKiB / 1024)} MiB`,
+    );
+    return result;
+  } finally {
+    if (agent) {
+      agent.signalGroup('SIGTERM');
+      await Promise.race([agent.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      agent.signalGroup('SIGKILL');
+    }
+    for (const close of closers.reverse()) await close();
+  }
+}
+
+/** A warm-up turn: approved as soon as its request is pending. */
+async function askAndApproveAtOnce(
+  client: Client,
+  person: BenchPerson,
+  registry: ConsentRegistry,
+  controlUrl: string,
+  signal: AbortSignal,
+): Promise<void> {
+  let approving: Promise<void> | undefined;
+  const turn = await runTurn(client, questionAbout(person), {}, {
+    signal,
+    onEvent(event) {
+      if (event.kind === 'state' && event.state === 'AUTH_REQUIRED' && !approving) {
+        const pending = registry.list({ userId: person.userId, status: 'pending' })[0];
+        approving = pending ? approve(controlUrl, pending.id) : Promise.reject(new Error(`no pending request for ${person.userId}`));
+      }
+    },
+  });
+  await approving;
+  if (turn.finalState !== 'COMPLETED') throw new Error(`Warm-up turn for ${person.email} ended ${turn.finalState}: ${turn.answer}`);
+}
+
+export async function benchConcurrentConsents(options: ConcurrentConsentsOptions): Promise<BenchmarkResult> {
+  const batches: Batch[] = [];
+  for (let batch = 1; batch <= options.runs; batch++) batches.push(await runBatch(options, batch));
+  const n = options.consents;
+  const checks: Check[] = [];
+  for (const [i, b] of batches.entries()) {
+    const tag = `batch ${i + 1}`;
+    checks.push(
+      check(`${tag}: every verification COMPLETED`, b.completed === n, `${b.completed} of ${n}`),
+      check(`${tag}: every answer names its own employee`, b.rightPerson === n, `${b.rightPerson} of ${n}`),
+      check(`${tag}: no turn lost (every one settled, every request approved at the tenant)`, b.settled === n && b.approvedAtTenant === n, `${b.settled} settled, ${b.approvedAtTenant} approved`),
+    );
+  }
+  const mib = (kib: number) => kib / 1024;
+  return {
+    id: 'concurrent-consents',
+    title: `Concurrent consents (${n})`,
+    method:
+      `${n} streaming A2A verifications sent at once to an agent process (CIBA poll, interval ${POLL_INTERVAL} s), each for a different ` +
+      'push-enrolled employee of a generated tenant; once all are AUTH_REQUIRED they are approved one by one through the control API ' +
+      `in random order. Memory from the agent's /proc/<pid>/status, nothing forced: VmRSS after ${WARMUP_TURNS} warm-up turns (baseline) and ` +
+      `with all ${n} pending; peak is VmHWM at the end; per pending consent = (pending − baseline) / ${n}.`,
+    figures: [
+      figure('total, first send to last COMPLETED', 'ms', batches.map((b) => b.totalMs)),
+      figure(`send to all ${n} AUTH_REQUIRED`, 'ms', batches.map((b) => b.allPendingMs)),
+      figure('per request, send → COMPLETED, p50', 'ms', batches.map((b) => percentile(b.sendToAnswerMs, 50))),
+      figure('per request, send → COMPLETED, p95', 'ms', batches.map((b) => percentile(b.sendToAnswerMs, 95))),
+      figure('per request, approve → COMPLETED, p50', 'ms', batches.map((b) => percentile(b.approveToAnswerMs, 50))),
+      figure('per request, approve → COMPLETED, p95', 'ms', batches.map((b) => percentile(b.approveToAnswerMs, 95))),
+      figure("agent's peak RSS (VmHWM)", 'MiB', batches.map((b) => mib(b.peakRssKiB))),
+      figure("agent's RSS, baseline", 'MiB', batches.map((b) => mib(b.baselineRssKiB))),
+      figure('memory held per pending consent', 'KiB', batches.map((b) => (b.pendingRssKiB - b.baselineRssKiB) / n)),
+    ],
+    notes: { tenantWarnings: batches.flatMap((b) => b.tenantWarnings).slice(0, 20) },
+    checks,
+  };
+}
