@@ -1,0 +1,58 @@
+import { benchAgentOverhead } from './agent-overhead.ts';
+import { benchApprovalLatency } from './approval-latency.ts';
+import { benchConcurrentConsents } from './concurrent-consents.ts';
+import { benchHrApiOverhead } from './hr-api-overhead.ts';
+import type { Random } from './random.ts';
+import type { BenchmarkResult } from './report.ts';
+import { benchStartup } from './startup.ts';
+
+/**
+ * The benchmarks `npm run bench` runs, in order, each at two sizes: `full`
+ * for the published figures and `quick` for the CI smoke, which checks that
+ * every run completes and nothing is lost. Every load is bounded in count
+ * and time and goes to loopback only.
+ */
+
+export type Size = 'full' | 'quick';
+
+export interface BenchContext {
+  size: Size;
+  random: Random;
+  log: (line: string) => void;
+}
+
+export interface Benchmark {
+  id: string;
+  run(context: BenchContext): Promise<BenchmarkResult>;
+}
+
+export const BENCHMARKS: readonly Benchmark[] = [
+  {
+    id: 'startup',
+    run: ({ size, log }) => benchStartup({ runs: size === 'full' ? 5 : 1, log }),
+  },
+  {
+    id: 'approval-latency',
+    run: ({ size, random, log }) =>
+      benchApprovalLatency({ runs: size === 'full' ? 7 : 1, warmups: size === 'full' ? 1 : 0, random, log }),
+  },
+  {
+    id: 'concurrent-consents',
+    run: ({ size, random, log }) =>
+      benchConcurrentConsents({ consents: size === 'full' ? 200 : 20, runs: size === 'full' ? 3 : 1, random, log }),
+  },
+  {
+    id: 'hr-api-overhead',
+    run: ({ size, log }) =>
+      benchHrApiOverhead(
+        size === 'full'
+          ? { rounds: 5, durationMs: 2000, warmupMs: 1000, concurrency: 32, log }
+          : { rounds: 1, durationMs: 300, warmupMs: 100, concurrency: 8, log },
+      ),
+  },
+  {
+    id: 'agent-overhead',
+    run: ({ size, log }) =>
+      benchAgentOverhead(size === 'full' ? { rounds: 5, calls: 40, warmupCalls: 20, log } : { rounds: 1, calls: 5, warmupCalls: 2, log }),
+  },
+];
