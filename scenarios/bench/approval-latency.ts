@@ -94,22 +94,30 @@ export async function benchApprovalLatency(options: ApprovalLatencyOptions): Pro
       const { client } = await stack.connect();
       stacks.set(way.key, { stack, client, people });
     }
-    const turn = async (way: Way, index: number) => {
+    // Stratified: run k's approval lands at a random point of the k-th slice of the interval, in shuffled order,
+    // so a few runs already cover the whole interval evenly (a plain uniform draw can bunch them at one end).
+    const offsets = new Map(
+      WAYS.map((way) => [
+        way.key,
+        options.random.shuffle(Array.from({ length: options.runs }, (_, k) => ((k + options.random.next()) / options.runs) * way.spreadMs)),
+      ]),
+    );
+    const turn = async (way: Way, index: number, delayMs: number) => {
       const entry = stacks.get(way.key);
       const person = entry?.people[index];
       if (!entry || !person) throw new Error(`no stack or person for ${way.key} #${index}`);
-      const measured = await approveAndTime(entry.stack, entry.client, person, options.random.between(0, way.spreadMs));
+      const measured = await approveAndTime(entry.stack, entry.client, person, delayMs);
       answered += measured.turn.finalState === 'COMPLETED' ? 1 : 0;
       rightPerson += answersFor(person, measured.turn.answer) ? 1 : 0;
       return measured.latencyMs;
     };
     for (let w = 0; w < options.warmups; w++) {
-      await Promise.all(WAYS.map((way) => turn(way, w)));
+      await Promise.all(WAYS.map((way) => turn(way, w, options.random.between(0, way.spreadMs))));
     }
     for (let run = 0; run < options.runs; run++) {
       const line: string[] = [];
       for (const way of WAYS) {
-        const ms = await turn(way, options.warmups + run);
+        const ms = await turn(way, options.warmups + run, offsets.get(way.key)?.[run] ?? 0);
         samples.get(way.key)?.push(ms);
         line.push(`${way.key} ${Math.round(ms)} ms`);
       }
@@ -132,8 +140,9 @@ export async function benchApprovalLatency(options: ApprovalLatencyOptions): Pro
     title: 'Approval → answer',
     method:
       'Time from sending the approve POST to the tenant\'s control API to the COMPLETED event at an A2A streaming client (mock-gemini, ' +
-      'in-process stacks). Each approval lands a uniformly random delay after AUTH_REQUIRED (0–5 s for 5 s polling, 0–1 s otherwise), ' +
-      'so it falls anywhere within the poll interval. Ratios pair the runs of one round.',
+      'in-process stacks). Each approval lands a random delay after AUTH_REQUIRED within the poll interval (0–5 s for 5 s polling, ' +
+      '0–1 s otherwise), stratified: run k of n falls at a random point of the k-th n-th of the interval, in shuffled order. ' +
+      'Ratios pair the runs of one round.',
     figures: [
       figure(label('poll5'), 'ms', poll5),
       figure(label('poll1'), 'ms', poll1),
