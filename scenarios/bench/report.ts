@@ -102,7 +102,7 @@ export function formatValue(value: number, unit: Unit): string {
     case 'KiB':
       return `${value.toFixed(1)} KiB`;
     case 'x':
-      return value < 0.1 ? `${value.toFixed(4)}×` : `${value.toFixed(2)}×`;
+      return value < 0.1 ? `${value.toFixed(4)}×` : value < 10 ? `${value.toFixed(2)}×` : `${Math.round(value)}×`;
     case 'cores':
       return `${value.toFixed(2)} cores`;
   }

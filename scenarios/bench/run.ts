@@ -1,17 +1,17 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRandom } from './random.ts';
-import { describeMachine, renderTable, writeReport, type BenchmarkResult } from './report.ts';
+import { describeMachine, renderMarkdown, renderTable, writeReport, type BenchmarkResult } from './report.ts';
 import { BENCHMARKS } from './suite.ts';
 
 /**
- * `npm run bench [-- --quick] [--only id,id] [--seed n] [--out file]`:
+ * `npm run bench [-- --quick] [--only id,id] [--seed n] [--out file] [--markdown]`:
  * runs the benchmarks, prints a table and writes the same figures as JSON
  * (default `reports/bench.json`, git-ignored). Exits 1 when a run did not
  * complete or lost work; a missed floor is reported, not fatal.
  */
 
-const USAGE = `Usage: npm run bench -- [--quick] [--only ${BENCHMARKS.map((b) => b.id).join(',')}] [--seed <n>] [--out <file>]`;
+const USAGE = `Usage: npm run bench -- [--quick] [--only ${BENCHMARKS.map((b) => b.id).join(',')}] [--seed <n>] [--out <file>] [--markdown]`;
 
 async function main(): Promise<number> {
   let args;
@@ -22,6 +22,7 @@ async function main(): Promise<number> {
         only: { type: 'string' },
         seed: { type: 'string' },
         out: { type: 'string', default: 'reports/bench.json' },
+        markdown: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -57,6 +58,7 @@ async function main(): Promise<number> {
   }
 
   console.log(`\n${renderTable(results)}\n`);
+  if (args.markdown) console.log(`${renderMarkdown(results)}\n`);
   for (const result of results) console.log(`${result.title}: ${result.method}\n`);
   const failed = results.flatMap((r) => r.checks.filter((c) => !c.ok).map((c) => `${r.title}: ${c.what} (${c.detail})`));
   const missed = results.flatMap((r) => r.figures.filter((f) => f.floor && !f.floor.met).map((f) => `${r.title}: ${f.label}`));
