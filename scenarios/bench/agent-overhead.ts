@@ -108,12 +108,13 @@ interface Call {
 
 async function send(client: Client, text: string): Promise<Call> {
   const startedAt = performance.now();
-  const result = await client.sendMessage({
+  const request = {
     tenant: '',
     message: userMessage(text),
     configuration: { acceptedOutputModes: [], taskPushNotificationConfig: undefined, returnImmediately: false },
     metadata: undefined,
-  });
+  };
+  const result = await client.sendMessage(request, { signal: AbortSignal.timeout(30_000) });
   const ms = performance.now() - startedAt;
   if (!('status' in result)) return { ms, state: 'MESSAGE', answer: textOf(result.parts) };
   return { ms, state: stateName(result.status?.state), answer: result.artifacts.map((a) => textOf(a.parts)).join('\n') };

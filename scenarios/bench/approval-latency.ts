@@ -16,6 +16,7 @@ import { ratios } from './stats.ts';
  */
 
 export const PING_FLOOR_MS = 50;
+const TURN_TIMEOUT_MS = 60_000;
 
 export interface ApprovalLatencyOptions {
   runs: number;
@@ -52,7 +53,10 @@ async function approveAndTime(stack: LocalStack, client: Client, person: BenchPe
   let approvedAt: number | undefined;
   let completedAt: number | undefined;
   let approving: Promise<void> | undefined;
+  // Bounded: a failed approval ends the turn at once, a stuck one after a minute.
+  const stop = new AbortController();
   const turn = await runTurn(client, questionAbout(person), {}, {
+    signal: AbortSignal.any([stop.signal, AbortSignal.timeout(TURN_TIMEOUT_MS)]),
     onEvent(event) {
       if (event.kind !== 'state') return;
       if (event.state === 'AUTH_REQUIRED' && !approving) {
@@ -62,7 +66,7 @@ async function approveAndTime(stack: LocalStack, client: Client, person: BenchPe
           approvedAt = performance.now();
           await stack.decide(pending.id, 'approve');
         })();
-        approving.catch(() => undefined);
+        approving.catch(() => stop.abort());
       }
       if (event.state === 'COMPLETED') completedAt = event.at;
     },

@@ -82,6 +82,7 @@ async function approve(controlUrl: string, id: string): Promise<void> {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: '{}',
+    signal: AbortSignal.timeout(10_000),
   });
   await response.body?.cancel();
   if (!response.ok) throw new Error(`The control API refused to approve ${id}: HTTP ${response.status}`);

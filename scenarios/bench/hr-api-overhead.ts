@@ -68,7 +68,12 @@ function startLoadGenerator(): { child: ChildProcess; run(job: Omit<LoadJob, 'ki
           cleanup();
           reject(new Error(`The load generator exited (code ${code})`));
         };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error('The load generator did not answer in time'));
+        }, job.durationMs + 30_000);
         const cleanup = () => {
+          clearTimeout(timer);
           child.off('message', onMessage);
           child.off('exit', onExit);
         };
