@@ -1,33 +1,19 @@
-import { loadConfig } from '../sandbox/config.ts';
 import { ensureLocalTls } from '../sandbox/local-ca.ts';
+import { runService } from '../sandbox/service-main.ts';
 import { createTenant } from './tenant.ts';
 
-const config = loadConfig();
-// Over HTTPS the tenant looks like a real Auth0 domain; Node trusts it through NODE_EXTRA_CA_CERTS.
-const tls = config.tenant.https ? await ensureLocalTls(config.tenant.stateDir) : undefined;
-const tenant = createTenant({
-  ...(config.tenant.file === undefined ? {} : { tenantFile: config.tenant.file }),
-  keysDir: config.tenant.stateDir,
-  // The configured issuer names the configured port; with port 0 the tenant derives it once bound.
-  ...(config.identity.backend === 'local' && config.ports.tenant !== 0 ? { issuer: config.identity.issuer } : {}),
-  vars: { HR_AGENT_URL: config.urls.agent },
-  ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
+await runService(async (config) => {
+  // Over HTTPS the tenant looks like a real Auth0 domain; Node trusts it through NODE_EXTRA_CA_CERTS.
+  const tls = config.tenant.https ? await ensureLocalTls(config.tenant.stateDir) : undefined;
+  const tenant = createTenant({
+    ...(config.tenant.file === undefined ? {} : { tenantFile: config.tenant.file }),
+    keysDir: config.tenant.stateDir,
+    // The configured issuer names the configured port; with port 0 the tenant derives it once bound.
+    ...(config.identity.backend === 'local' && config.ports.tenant !== 0 ? { issuer: config.identity.issuer } : {}),
+    vars: { HR_AGENT_URL: config.urls.agent },
+    ...(tls ? { https: { key: tls.key, cert: tls.cert } } : {}),
+  });
+  const issuer = await tenant.listen(config.ports.tenant, config.host);
+  const https = tls ? `\nServing HTTPS with a local CA: export NODE_EXTRA_CA_CERTS=${tls.caCertPath} in every process that calls it` : '';
+  return { banner: `Local tenant ${issuer} (Guardian page: ${issuer}guardian)${https}`, close: () => tenant.close() };
 });
-const issuer = await tenant.listen(config.ports.tenant, config.host);
-console.log(`Local tenant ${issuer} (Guardian page: ${issuer}guardian)`);
-if (tls) console.log(`Serving HTTPS with a local CA: export NODE_EXTRA_CA_CERTS=${tls.caCertPath} in every process that calls it`);
-
-let stopping = false;
-const stop = () => {
-  if (stopping) return;
-  stopping = true;
-  tenant.close().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);

@@ -1,0 +1,53 @@
+import { ConfigError, loadConfig, type SandboxConfig } from './config.ts';
+
+/**
+ * The `main` of every service: read the one config, start, say where it
+ * listens, and stop cleanly on SIGINT/SIGTERM. A bad variable or a taken port
+ * ends the process with a message instead of a stack trace.
+ */
+
+export interface StartedService {
+  /** One line saying where the service listens and what it talks to. */
+  banner: string;
+  close(): Promise<void>;
+}
+
+export async function runService(start: (config: SandboxConfig) => Promise<StartedService>): Promise<void> {
+  let config: SandboxConfig;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  let service: StartedService;
+  try {
+    service = await start(config);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      const { address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
+      console.error(`Cannot listen on ${address ?? config.host}:${port ?? '?'}: ${code === 'EADDRINUSE' ? 'the port is already in use' : 'permission denied'}.`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  console.log(service.banner);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    service.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
