@@ -1,3 +1,4 @@
+import { agentIdentity } from '../sandbox/config.ts';
 import { runService } from '../sandbox/service-main.ts';
 import { createAgent } from './server.ts';
 
@@ -8,13 +9,7 @@ await runService(async (config) => {
   const agent = createAgent({
     // Port 0 means "any free port": the card then advertises the bound one.
     ...(config.ports.agent === 0 ? {} : { publicUrl: config.urls.agent }),
-    identity: {
-      issuer: identity.issuer,
-      agentAudience: identity.agentAudience,
-      apiAudience: identity.apiAudience,
-      managementAudience: identity.managementAudience,
-      client: identity.hrAgentClient,
-    },
+    identity: agentIdentity(config),
     hrApiUrl: config.urls.hrApi,
     gemini: {
       apiKey: config.gemini.apiKey,

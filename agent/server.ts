@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { AgentCard } from '@a2a-js/sdk';
 import {
   DefaultPushNotificationSender,
@@ -21,7 +20,7 @@ import { createIdentityClient } from './identity.ts';
 import { createManagementClient } from './management.ts';
 import { createPlanner } from './planner.ts';
 import { createTools } from './tools.ts';
-import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
+import { appListener } from '../sandbox/http-listener.ts';
 
 /**
  * The Staff0 HR Agent: an A2A v1.0 server (JSON-RPC and HTTP+JSON) whose one
@@ -145,22 +144,18 @@ export function createAgent(options: AgentOptions): AgentHandle {
   });
   app.use(finalErrorHandler);
 
-  let server: Server | undefined;
+  const listener = appListener(app, 'The HR Agent');
   return {
     app,
     async listen(port, host) {
-      const listening = createServer(app);
-      const url = baseUrl('http', host, await listenOn(listening, port, host));
-      server = listening;
+      const url = await listener.listen(port, host);
       card.supportedInterfaces = agentInterfaces(options.publicUrl ?? url);
       return url;
     },
     async close() {
       executor.abortAll();
       notifications.close();
-      const closing = server;
-      server = undefined;
-      await closeServer(closing);
+      await listener.close();
     },
   };
 }

@@ -1,9 +1,8 @@
-import { createServer, type Server } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { JWTVerifyGetKey } from 'jose';
 import { BearerError, type BearerPolicy, type Principal, requireBearer, sendBearerError } from '../sandbox/bearer.ts';
 import { createEmployeeDirectory, type Employee, loadEmployees } from './employees.ts';
-import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
+import { appListener } from '../sandbox/http-listener.ts';
 
 export const HR_API_SCOPE = 'read:employee';
 export const HR_API_REALM = 'Staff0 HR API';
@@ -106,19 +105,5 @@ export function createHrApi(options: HrApiOptions): HrApi {
   };
   app.use(onError);
 
-  let server: Server | undefined;
-
-  return {
-    app,
-    async listen(port, host) {
-      if (server) throw new Error('The HR API is already listening');
-      server = createServer(app);
-      return baseUrl('http', host, await listenOn(server, port, host));
-    },
-    close() {
-      const running = server;
-      server = undefined;
-      return closeServer(running);
-    },
-  };
+  return { app, ...appListener(app, 'The HR API') };
 }

@@ -1,10 +1,9 @@
-import { createServer, type Server } from 'node:http';
 import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type Response } from 'express';
 import { GeminiError, invalidArgument, notFound } from './errors.ts';
 import { type Plan, planReply } from './planner.ts';
 import { type GenerateContentRequest, parseGenerateContentRequest } from './request.ts';
 import { generateContentResponse } from './response.ts';
-import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
+import { appListener } from '../sandbox/http-listener.ts';
 
 export interface MockGeminiOptions {
   /** Refuse calls without an `x-goog-api-key` header, as Google does (403 PERMISSION_DENIED). */
@@ -210,20 +209,5 @@ export function createMockGemini(options: MockGeminiOptions = {}): MockGemini {
   };
   app.use(onError);
 
-  let server: Server | undefined;
-
-  return {
-    app,
-    calls,
-    async listen(port, host) {
-      if (server) throw new Error('mock-gemini is already listening');
-      server = createServer(app);
-      return baseUrl('http', host, await listenOn(server, port, host));
-    },
-    close() {
-      const running = server;
-      server = undefined;
-      return closeServer(running);
-    },
-  };
+  return { app, calls, ...appListener(app, 'mock-gemini') };
 }

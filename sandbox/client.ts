@@ -2,7 +2,7 @@ import { createInterface, type Interface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import * as oidc from 'openid-client';
 import { AgentCardError, connectToAgent, type AgentConnection } from './agent-client.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfigOrReport } from './config.ts';
 import { runTurn, type TaskStateName, type TurnEvent, type TurnResult } from './conversation.ts';
 
 /**
@@ -161,16 +161,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.completed;
   }
   const out = parsed.values.json ? jsonOutput() : textOutput();
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      out.error(error.message, error.code);
-      return EXIT.usage;
-    }
-    throw error;
-  }
+  const config = loadConfigOrReport((message) => out.error(message, 'invalid_config'));
+  if (!config) return EXIT.usage;
 
   const agentUrl = config.urls.agent;
   const question = parsed.positionals.join(' ').trim();

@@ -215,3 +215,27 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
+
+/** For a command's entry point: the config, or undefined once `report` has been told what is wrong. */
+export function loadConfigOrReport(report: (message: string) => void = (m) => console.error(m)): SandboxConfig | undefined {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      report(error.message);
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** The identity backend as the HR Agent sees it: where to ask, for what, and as whom. */
+export function agentIdentity({ identity }: SandboxConfig) {
+  return {
+    issuer: identity.issuer,
+    agentAudience: identity.agentAudience,
+    apiAudience: identity.apiAudience,
+    managementAudience: identity.managementAudience,
+    client: identity.hrAgentClient,
+  };
+}

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** How every service binds and stops its HTTP(S) server. */
@@ -32,4 +32,22 @@ export function closeServer(server: Server | undefined): Promise<void> {
 /** Binds to 127.0.0.1 on a free port, as tests and in-process stacks do; resolves to the base URL. */
 export async function listenLocal(server: Server): Promise<string> {
   return baseUrl('http', '127.0.0.1', await listenOn(server, 0, '127.0.0.1'));
+}
+
+/** One HTTP server for an app, started and stopped at most once at a time. */
+export function appListener(app: RequestListener, name: string): { listen(port: number, host: string): Promise<string>; close(): Promise<void> } {
+  let server: Server | undefined;
+  return {
+    async listen(port, host) {
+      if (server) throw new Error(`${name} is already listening`);
+      const created = createServer(app);
+      server = created;
+      return baseUrl('http', host, await listenOn(created, port, host));
+    },
+    close() {
+      const running = server;
+      server = undefined;
+      return closeServer(running);
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import concurrently, { Command, type CloseEvent } from 'concurrently';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, type SandboxConfig } from './config.ts';
+import { loadConfigOrReport, type SandboxConfig } from './config.ts';
 import { ensureLocalTls } from './local-ca.ts';
 import { assertPortsFree, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
 
@@ -45,16 +45,8 @@ function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: numbe
 
 async function main(): Promise<number> {
   const startedAt = performance.now();
-  let config: SandboxConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 2;
-    }
-    throw error;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return 2;
   const services = servicesFor(config);
   try {
     await assertPortsFree(services, config.host);

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, type SandboxConfig } from './config.ts';
+import { loadConfigOrReport, type SandboxConfig } from './config.ts';
 
 /**
  * The `main` of every service: read the one config, start, say where it
@@ -13,16 +13,8 @@ export interface StartedService {
 }
 
 export async function runService(start: (config: SandboxConfig) => Promise<StartedService>): Promise<void> {
-  let config: SandboxConfig;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfigOrReport();
+  if (!config) process.exit(2);
   let service: StartedService;
   try {
     service = await start(config);

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../sandbox/config.ts';
+import { loadConfigOrReport } from '../sandbox/config.ts';
 import { catalogue } from './catalogue.ts';
 import { htmlReport, junitReport, terminalReport } from './report.ts';
 import { selectScenarios, runSuite } from './suite.ts';
@@ -34,16 +34,8 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 2;
-    }
-    throw error;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return 2;
   const selected = selectScenarios(catalogue, args.positionals);
   if (args.values.list) {
     for (const s of selected) console.log(`${s.name}  [${s.tags.join(', ')}]\n    ${s.summary}`);

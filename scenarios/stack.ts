@@ -1,7 +1,7 @@
 import { DefaultAgentCardResolver } from '@a2a-js/sdk/client';
 import { clientCredentialsTokens } from '../sandbox/agent-client.ts';
 import type { SandboxConfig } from '../sandbox/config.ts';
-import { LOCAL_TENANT_DEFAULTS } from '../sandbox/config.ts';
+import { agentIdentity, LOCAL_TENANT_DEFAULTS } from '../sandbox/config.ts';
 import { startLocalStack, startServices, type LocalStack, type Services } from '../sandbox/local-stack.ts';
 import { auth0Personas, localPersonas, PARTNER_APP, scenarioEmployees, scenarioTenant, type Personas } from './personas.ts';
 import type { Caller, Scenario } from './scenario.ts';
@@ -97,14 +97,7 @@ export function configuredPersonas(config: SandboxConfig): Personas {
 export async function startAuth0ScenarioStack(config: SandboxConfig, scenario: Scenario): Promise<ScenarioStack> {
   const { identity } = config;
   const services = await startServices({
-    identity: {
-      issuer: identity.issuer,
-      agentAudience: identity.agentAudience,
-      apiAudience: identity.apiAudience,
-      managementAudience: identity.managementAudience,
-      client: identity.hrAgentClient,
-      a2aClient: identity.a2aClient,
-    },
+    identity: { ...agentIdentity(config), a2aClient: identity.a2aClient },
     ...(scenario.kind === 'conversation' && scenario.requestedExpiry ? { ciba: { requestedExpiry: scenario.requestedExpiry } } : {}),
   });
   return {
