@@ -1,6 +1,7 @@
 import type { Browser } from 'playwright';
 import type { SandboxConfig } from '../sandbox/config.ts';
 import { launchChromium } from './browser.ts';
+import { consentsAsked, createPacer } from './pacing.ts';
 import { runScenario, skipReason } from './runner.ts';
 import type { Observation, Scenario } from './scenario.ts';
 import { configuredPersonas, startAuth0ScenarioStack, startLocalScenarioStack, type ScenarioStack } from './stack.ts';
@@ -19,6 +20,8 @@ export interface SuiteOptions {
   concurrency?: number;
   onResult?: (observation: Observation) => void;
   prompt?: (line: string) => void;
+  /** Against Auth0: push requests allowed per user per minute (Auth0: 5); 0 paces nothing. */
+  consentsPerUserPerMinute?: number;
 }
 
 /** Starts one shared browser on first use. */
@@ -36,6 +39,7 @@ export async function runSuite(scenarios: Scenario[], options: SuiteOptions): Pr
   const local = options.config.identity.backend === 'local';
   const browser = lazyBrowser();
   const results: Observation[] = new Array(scenarios.length);
+  const pacer = createPacer(options.consentsPerUserPerMinute ?? 5);
   let next = 0;
   const worker = async () => {
     while (next < scenarios.length) {
@@ -50,6 +54,11 @@ export async function runSuite(scenarios: Scenario[], options: SuiteOptions): Pr
           options.onResult?.(observation);
           continue;
         }
+      }
+      if (!local) {
+        await pacer.before(consentsAsked(scenario), (seconds) =>
+          options.prompt?.(`Waiting ${seconds} s: Auth0 allows 5 push requests per user per minute.`),
+        );
       }
       let stack: ScenarioStack | undefined;
       try {
