@@ -81,7 +81,7 @@ export function htmlReport(observations: Observation[], scenarios: Scenario[], t
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <style>
 body{font:14px system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;width:100%}
-td{border-top:1px solid #ddd;padding:.5rem;vertical-align:top}tr.passed td:first-child{color:#2a7}
+td{border-top:1px solid #ddd;padding:.5rem;vertical-align:top}td:last-child{white-space:nowrap}tr.passed td:first-child{color:#2a7}
 tr.failed td:first-child{color:#c22}tr.skipped{color:#888}.problem{color:#c22}p{margin:.2rem 0}
 </style></head><body>
 <h1>Scenario report</h1>
