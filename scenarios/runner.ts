@@ -56,6 +56,9 @@ function persona(stack: ScenarioStack, key: PersonaKey): Persona {
   return found;
 }
 
+/** What a scenario run saw, next to what it expected. */
+type Findings = Pick<Observation, 'observed' | 'expected' | 'answers'>;
+
 class Failure {
   readonly problems: string[] = [];
   add(problem: string): void {
@@ -74,7 +77,7 @@ function timeoutAfter(ms: number, what: string): { promise: Promise<never>; canc
 
 export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<Observation> {
   const started = performance.now();
-  const base = { scenario: scenario.name, observed: [] as string[], expected: [] as string[], answers: [] as string[] };
+  const base = { scenario: scenario.name, observed: [], expected: [], answers: [] } satisfies Findings & { scenario: string };
   const skip = skipReason(scenario, ctx.stack);
   if (skip) return { ...base, status: 'skipped', problems: [], skipReason: skip, durationMs: 0 };
   const failure = new Failure();
@@ -125,7 +128,7 @@ async function runConversations(
   scenario: ConversationScenario,
   ctx: RunContext,
   failure: Failure,
-  out: { observed: string[]; expected: string[]; answers: string[] },
+  out: Findings,
 ): Promise<void> {
   const { stack } = ctx;
   const tracked: Tracked[] = [];
@@ -302,7 +305,7 @@ async function runRefusedCall(
   scenario: RefusedCallScenario,
   ctx: RunContext,
   failure: Failure,
-  out: { observed: string[]; expected: string[]; answers: string[] },
+  out: Findings,
 ): Promise<void> {
   const { stack } = ctx;
   const token = await stack.tokenFor(scenario.caller);
@@ -355,7 +358,7 @@ async function runRefusedConsent(
   scenario: RefusedConsentScenario,
   ctx: RunContext,
   failure: Failure,
-  out: { observed: string[]; expected: string[]; answers: string[] },
+  out: Findings,
 ): Promise<void> {
   const { stack } = ctx;
   const response = await fetch(new URL('bc-authorize', stack.issuer), {
@@ -383,7 +386,7 @@ async function runCrossEmployeeRead(
   scenario: CrossEmployeeReadScenario,
   ctx: RunContext,
   failure: Failure,
-  out: { observed: string[]; expected: string[]; answers: string[] },
+  out: Findings,
 ): Promise<void> {
   const { stack } = ctx;
   const consenting = await userIdOf(stack, scenario.employee.user);

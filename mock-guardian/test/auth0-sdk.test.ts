@@ -24,6 +24,15 @@ describe('the auth0 Node SDK against the local tenant over HTTPS', () => {
   });
   afterAll(() => running.tenant.close());
 
+  const hrAgent = () => new AuthenticationClient({ domain, clientId: HR_AGENT.clientId, clientSecret: HR_AGENT.clientSecret });
+  const authorizeFor = (auth: AuthenticationClient, userId: string) =>
+    auth.backchannel.authorize({
+      userId,
+      binding_message: 'Approve sharing your employment details',
+      scope: 'openid read:employee',
+      audience: 'https://staff0/api',
+    });
+
   const pendingFor = async (userId: string) => {
     for (let i = 0; i < 100; i += 1) {
       const [request] = running.tenant.requests.list({ userId, status: 'pending' });
@@ -34,13 +43,8 @@ describe('the auth0 Node SDK against the local tenant over HTTPS', () => {
   };
 
   it('runs backchannel authorize, then the grant after the employee approves', async () => {
-    const auth = new AuthenticationClient({ domain, clientId: HR_AGENT.clientId, clientSecret: HR_AGENT.clientSecret });
-    const started = await auth.backchannel.authorize({
-      userId: 'auth0|jdoe',
-      binding_message: 'Approve sharing your employment details',
-      scope: 'openid read:employee',
-      audience: 'https://staff0/api',
-    });
+    const auth = hrAgent();
+    const started = await authorizeFor(auth, 'auth0|jdoe');
     expect(started.auth_req_id).toEqual(expect.any(String));
     expect(started.expires_in).toBe(300);
     expect(started.interval).toBe(1);
@@ -67,13 +71,8 @@ describe('the auth0 Node SDK against the local tenant over HTTPS', () => {
   });
 
   it('reports a denial as access_denied through the SDK', async () => {
-    const auth = new AuthenticationClient({ domain, clientId: HR_AGENT.clientId, clientSecret: HR_AGENT.clientSecret });
-    const started = await auth.backchannel.authorize({
-      userId: 'auth0|jsmith',
-      binding_message: 'Approve sharing your employment details',
-      scope: 'openid read:employee',
-      audience: 'https://staff0/api',
-    });
+    const auth = hrAgent();
+    const started = await authorizeFor(auth, 'auth0|jsmith');
     running.tenant.requests.decide((await pendingFor('auth0|jsmith')).id, 'deny');
     await new Promise((r) => setTimeout(r, 1_050));
     await expect(auth.backchannel.backchannelGrant({ auth_req_id: started.auth_req_id })).rejects.toMatchObject({
