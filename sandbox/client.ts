@@ -51,16 +51,17 @@ function textOutput(): Output {
     AUTH_REQUIRED: '⏳',
     INPUT_REQUIRED: '?',
   };
-  let lastState: string | undefined;
+  let lastLine: string | undefined;
   let answer: string | undefined;
   return {
     event(event) {
       if (event.kind === 'state') {
-        const line = `${icons[event.state] ?? '•'} ${event.state}`;
-        // The final status usually repeats the answer just printed; say it once.
+        // The final status usually repeats the answer just printed, and a continued
+        // task restates where it stopped: say each thing once.
         const message = event.message === answer ? undefined : event.message;
-        if (event.state !== lastState || message) console.log(message ? `${line}  ${message}` : line);
-        lastState = event.state;
+        const line = `${icons[event.state] ?? '•'} ${event.state}${message ? `  ${message}` : ''}`;
+        if (line !== lastLine) console.log(line);
+        lastLine = line;
       } else if (event.kind === 'artifact') {
         answer = event.text;
         console.log(`\n${event.text}\n`);

@@ -34,12 +34,12 @@ export interface RunningCommand {
   groupAlive(): boolean;
 }
 
-export function runCommand(command: string, args: string[], env: Record<string, string>): RunningCommand {
+export function runCommand(command: string, args: string[], env: Record<string, string>, options: { stdin?: boolean } = {}): RunningCommand {
   const child = spawn(command, args, {
     cwd: repoRoot,
     env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env },
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';

@@ -133,6 +133,21 @@ describe('npm run sandbox with npm run client', () => {
     expect(run.stderr()).toContain('Canceled the pending task.');
   });
 
+  it('without a question, opens a prompt on a terminal and keeps the conversation going through INPUT_REQUIRED', async () => {
+    // `script` gives the client a terminal, as a person at a shell has.
+    const run = runCommand('script', ['-qfec', `"${process.execPath}" --import tsx sandbox/client.ts`, '/dev/null'], env, { stdin: true });
+    await run.waitForOutput(/Ask a question/);
+    run.child.stdin!.write('Does my colleague work at Staff0?\n');
+    await run.waitForOutput(/INPUT_REQUIRED {2}Which employee do you mean/);
+    run.child.stdin!.write('mgarcia@staff0.com\n'); // Maria's tenant policy approves after 1.5 s
+    await run.waitForOutput(/Yes, Maria Garcia is an active employee/);
+    run.child.stdin!.write('\n');
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    expect(run.stdout().replace(/\r/g, '')).toMatch(/INPUT_REQUIRED[\s\S]*AUTH_REQUIRED[\s\S]*COMPLETED/);
+    expect(run.stdout().match(/INPUT_REQUIRED/g)).toHaveLength(1);
+  });
+
   it('exits 7 when the identity backend refuses the A2A Client', async () => {
     const run = client([QUESTION], { A2A_CLIENT_AUTH0_CLIENT_SECRET: 'not-the-secret' });
     const { code } = await run.exited;
