@@ -27,7 +27,6 @@ export async function runService(start: (config: SandboxConfig) => Promise<Start
     }
     throw error;
   }
-  console.log(service.banner);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -40,6 +39,8 @@ export async function runService(start: (config: SandboxConfig) => Promise<Start
       },
     );
   };
+  // Listen for signals before saying we are up: whoever reads the banner may stop us at once.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  console.log(service.banner);
 }
