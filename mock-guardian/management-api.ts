@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { Router, type Response } from 'express';
 import type { JWTVerifyGetKey } from 'jose';
 import { BearerError, bearerChallenge, verifyBearer, type BearerPolicy } from '../sandbox/bearer.ts';
+import { managementAudienceOf } from '../sandbox/config.ts';
 import type { TenantUser } from './tenant-file.ts';
 
 /**
@@ -18,15 +19,8 @@ export interface ManagementApiOptions {
 }
 
 /** A user as Auth0's Management API returns it (no MFA enrolment details). */
-export interface ManagementUser {
-  user_id: string;
-  email: string;
-  email_verified: boolean;
-  name: string;
-  given_name?: string;
-  family_name?: string;
+export interface ManagementUser extends Omit<TenantUser, 'guardian'> {
   nickname: string;
-  created_at: string;
   updated_at: string;
   identities: { connection: string; provider: string; user_id: string; isSocial: boolean }[];
 }
@@ -34,10 +28,6 @@ export interface ManagementUser {
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}$/;
 
 export const READ_USERS = 'read:users';
-
-export function managementAudience(issuer: string): string {
-  return `${issuer}api/v2/`;
-}
 
 export function toManagementUser(user: TenantUser): ManagementUser {
   const bar = user.user_id.indexOf('|');
@@ -64,7 +54,7 @@ function sendError(res: Response, status: number, message: string, errorCode: st
 export function createManagementApi(options: ManagementApiOptions): Router {
   const policy: BearerPolicy & { jwks: JWTVerifyGetKey } = {
     issuer: options.issuer,
-    audience: managementAudience(options.issuer),
+    audience: managementAudienceOf(options.issuer),
     scopes: [READ_USERS],
     realm: 'Management API',
     jwks: options.jwks,

@@ -75,6 +75,11 @@ export const LOCAL_TENANT_DEFAULTS = {
   apiAudience: 'https://staff0/api',
 } as const;
 
+/** Auth0's Management API: `<issuer>api/v2/` is both its token audience and its base URL. */
+export function managementAudienceOf(issuer: string): string {
+  return `${issuer}api/v2/`;
+}
+
 export const DEFAULT_PORTS = { agent: 10050, hrApi: 10051, tenant: 10052, mockGemini: 10053 } as const;
 export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-flash';
 
@@ -184,7 +189,7 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
     identity: {
       backend,
       issuer,
-      managementAudience: `${issuer}api/v2/`,
+      managementAudience: managementAudienceOf(issuer),
       agentAudience: get('HR_AGENT_AUTH0_AUDIENCE') ?? LOCAL_TENANT_DEFAULTS.agentAudience,
       apiAudience: get('HR_API_AUTH0_AUDIENCE') ?? LOCAL_TENANT_DEFAULTS.apiAudience,
       a2aClient,

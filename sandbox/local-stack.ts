@@ -8,7 +8,7 @@ import type { ConsentRequestView } from '../mock-guardian/consent-requests.ts';
 import type { TenantFile, TenantSettings } from '../mock-guardian/tenant-file.ts';
 import { createTenant, type TenantHandle } from '../mock-guardian/tenant.ts';
 import { connectToAgent, type AgentConnection } from './agent-client.ts';
-import { LOCAL_TENANT_DEFAULTS, type ClientCredentials } from './config.ts';
+import { LOCAL_TENANT_DEFAULTS, managementAudienceOf, type ClientCredentials } from './config.ts';
 import { closeServer, listenLocal } from './http-listener.ts';
 
 /**
@@ -122,7 +122,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       issuer,
       agentAudience: LOCAL_TENANT_DEFAULTS.agentAudience,
       apiAudience: LOCAL_TENANT_DEFAULTS.apiAudience,
-      managementAudience: `${issuer}api/v2/`,
+      managementAudience: managementAudienceOf(issuer),
       client: ping ? LOCAL_TENANT_DEFAULTS.hrAgentPingClient : LOCAL_TENANT_DEFAULTS.hrAgentClient,
       a2aClient: LOCAL_TENANT_DEFAULTS.a2aClient,
     },

@@ -14,6 +14,7 @@ import type {
   Scenario,
 } from './scenario.ts';
 import type { ScenarioStack } from './stack.ts';
+import { managementAudienceOf } from '../sandbox/config.ts';
 
 /**
  * Plays one scenario against a stack and reports what the caller observed.
@@ -341,8 +342,8 @@ async function userIdOf(stack: ScenarioStack, key: PersonaKey): Promise<string> 
   if (who.userId) return who.userId;
   // Against Auth0: the Management API, as the agent itself finds people.
   const config = await relyingParty(stack);
-  const token = await oidc.clientCredentialsGrant(config, { audience: new URL('api/v2/', stack.issuer).href });
-  const url = new URL('api/v2/users-by-email', stack.issuer);
+  const token = await oidc.clientCredentialsGrant(config, { audience: managementAudienceOf(stack.issuer) });
+  const url = new URL('users-by-email', managementAudienceOf(stack.issuer));
   url.searchParams.set('email', who.email);
   const users = (await (await fetch(url, { headers: { authorization: `Bearer ${token.access_token}` } })).json()) as { user_id: string }[];
   if (!users[0]) throw new Error(`No user with the email ${who.email}`);

@@ -1,7 +1,7 @@
 import { DefaultAgentCardResolver } from '@a2a-js/sdk/client';
 import { clientCredentialsTokens } from '../sandbox/agent-client.ts';
 import type { SandboxConfig } from '../sandbox/config.ts';
-import { agentIdentity, LOCAL_TENANT_DEFAULTS } from '../sandbox/config.ts';
+import { agentIdentity, LOCAL_TENANT_DEFAULTS, managementAudienceOf } from '../sandbox/config.ts';
 import { startLocalStack, startServices, type LocalStack, type Services } from '../sandbox/local-stack.ts';
 import { auth0Personas, localPersonas, PARTNER_APP, scenarioEmployees, scenarioTenant, type Personas } from './personas.ts';
 import type { Caller, Scenario } from './scenario.ts';
@@ -69,7 +69,7 @@ export async function startLocalScenarioStack(scenario: Scenario): Promise<Scena
         case 'no-token':
           return undefined;
         case 'wrong-audience':
-          return tokenSource(issuer, LOCAL_TENANT_DEFAULTS.hrAgentClient, `${issuer}api/v2/`).get();
+          return tokenSource(issuer, LOCAL_TENANT_DEFAULTS.hrAgentClient, managementAudienceOf(issuer)).get();
         case 'wrong-scope':
           return tokenSource(issuer, PARTNER_APP, LOCAL_TENANT_DEFAULTS.agentAudience).get();
         case 'expired-token': {
