@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
+import { AttemptTimeout, parseRetryAfter, transientFailure, withDeadline, type CallPolicy } from './call-policy.ts';
 import { AgentError } from './errors.ts';
 import type { IdentityClient } from './identity.ts';
 import type { PingNotifications, PingWaiter } from './ciba-notifications.ts';
@@ -7,12 +9,18 @@ import type { PingNotifications, PingWaiter } from './ciba-notifications.ts';
  * Asks one employee, through OpenID CIBA, to approve sharing their employment
  * details, and waits for the answer: by polling the token endpoint (CIBA §7.3,
  * honouring `interval` and `slow_down`) or, in ping mode, by waiting for the
- * backend's notification (CIBA §10.2) and then fetching the token once.
+ * backend's notification (CIBA §10.2) while still checking at the interval
+ * that the backend knows the request. Only a definitive answer ends the wait.
  */
 
 export const DEFAULT_BINDING_MESSAGE = 'Approve sharing your employment details with an external party.';
 export const CONSENT_SCOPE = 'openid read:employee';
 const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
+/** Seconds between polls when the backend names no `interval` (CIBA §7.3). */
+const DEFAULT_INTERVAL = 5;
+const SLOW_DOWN_STEP_MS = 5_000;
+/** Ping-mode checks wait up to this share of an interval longer, so many tasks do not check in step. */
+const PING_CHECK_JITTER = 0.2;
 
 export interface CibaOptions {
   identity: IdentityClient;
@@ -23,7 +31,9 @@ export interface CibaOptions {
   requestedExpiry?: number;
   bindingMessage?: string;
   notifications: PingNotifications;
+  policy: CallPolicy;
   now?: () => number;
+  random?: () => number;
 }
 
 export interface PendingConsent {
@@ -45,7 +55,9 @@ export interface CibaAuthorizer {
 
 export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
   const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
   const bindingMessage = options.bindingMessage ?? DEFAULT_BINDING_MESSAGE;
+  const { policy } = options;
 
   return {
     async requestConsent(employeeId, { signal, onPending }) {
@@ -62,83 +74,89 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
         if (options.requestedExpiry !== undefined) parameters.requested_expiry = String(options.requestedExpiry);
         if (waiter) parameters.client_notification_token = waiter.token;
 
-        let started: oidc.BackchannelAuthenticationResponse;
-        try {
-          started = await oidc.initiateBackchannelAuthentication(config, parameters);
-        } catch (error) {
-          throw consentError(error, undefined);
-        }
+        const started = await policy.call('identity', () => oidc.initiateBackchannelAuthentication(config, parameters), {
+          signal,
+          classify: (error) => {
+            const failure = transientFailure(error);
+            // A per-user limit that lifts only after the call's deadline is an answer, not a hiccup.
+            const rateLimited = error instanceof oidc.ResponseBodyError && error.error === 'too_many_requests';
+            if (rateLimited && (failure?.retryAfterMs ?? 0) > policy.limits('identity').maxBackoffMs) return undefined;
+            return failure;
+          },
+        });
         if (signal.aborted) throw new AgentError('canceled', 'The request was canceled');
         const expiresAt = now() + started.expires_in * 1000;
         waiter?.bind(started.auth_req_id);
         onPending({ employeeId, bindingMessage, expiresAt: new Date(expiresAt) });
 
-        const tokens = waiter
-          ? await waitForPing(config, started, waiter, signal)
-          : await poll(config, started, signal);
+        const tokens = await waitForAnswer(config, started, expiresAt, signal, waiter);
         checkSubject(tokens, employeeId);
         return tokens.access_token;
       } catch (error) {
         if (signal.aborted) throw new AgentError('canceled', 'The request was canceled', { cause: error });
-        throw error instanceof AgentError ? error : consentError(error, undefined);
+        throw consentError(error, undefined);
       } finally {
         waiter?.release();
       }
     },
   };
 
-  async function poll(
+  /**
+   * Asks the token endpoint until the employee's answer or the request's
+   * expiry (CIBA §7.3, §11): every `interval` in poll mode; in ping mode as
+   * soon as the notification arrives (§10.2) and otherwise at the same slow
+   * cadence, so that a backend that lost the request is noticed within an
+   * interval or two rather than at expiry. A failed or timed-out poll is
+   * tried again at the next interval; only a definitive answer ends it.
+   */
+  async function waitForAnswer(
     config: oidc.Configuration,
     started: oidc.BackchannelAuthenticationResponse,
+    expiresAt: number,
     signal: AbortSignal,
+    waiter: PingWaiter | undefined,
   ): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
-    const expiresAt = now() + started.expires_in * 1000;
-    // openid-client stops at `expires_in` only without a signal of our own, so combine both;
-    // one extra interval lets the backend report `expired_token` itself.
-    const deadline = AbortSignal.timeout((started.expires_in + (started.interval ?? 5)) * 1000);
-    const polling = oidc.pollBackchannelAuthenticationGrant(config, started, undefined, {
-      signal: AbortSignal.any([signal, deadline]),
-    });
-    try {
-      return await untilAborted(polling, signal);
-    } catch (error) {
-      if (signal.aborted) throw new AgentError('canceled', 'The request was canceled');
-      if (deadline.aborted) throw expired();
-      throw consentError(error, expiresAt);
-    }
-  }
-
-  async function waitForPing(
-    config: oidc.Configuration,
-    started: oidc.BackchannelAuthenticationResponse,
-    waiter: PingWaiter,
-    signal: AbortSignal,
-  ): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
-    const expiresAt = now() + started.expires_in * 1000;
-    // CIBA §10.2 promises no notification on expiry: ask once more when the request lapses.
-    const deadline = AbortSignal.timeout(started.expires_in * 1000);
+    let interval = (started.interval ?? DEFAULT_INTERVAL) * 1000;
+    // One interval past the expiry lets the backend report `expired_token` itself.
+    const giveUpAt = expiresAt + interval;
+    let waitMs = interval;
+    let lastFailure: string | undefined;
     for (;;) {
-      let lapsed = false;
+      await pause(waiter ? waitMs + Math.round(random() * interval * PING_CHECK_JITTER) : waitMs, signal, waiter);
       try {
-        await waiter.next(AbortSignal.any([signal, deadline]));
-      } catch {
-        if (signal.aborted) throw new AgentError('canceled', 'The request was canceled');
-        lapsed = true;
-      }
-      try {
-        return await oidc.genericGrantRequest(config, CIBA_GRANT_TYPE, { auth_req_id: started.auth_req_id });
+        return await policy.attempt(
+          'identity',
+          () => oidc.genericGrantRequest(config, CIBA_GRANT_TYPE, { auth_req_id: started.auth_req_id }),
+          signal,
+        );
       } catch (error) {
-        const pending =
-          error instanceof oidc.ResponseBodyError &&
-          (error.error === 'authorization_pending' || error.error === 'slow_down');
-        if (!pending) throw consentError(error, expiresAt);
-        if (lapsed) throw expired();
+        if (signal.aborted) throw new AgentError('canceled', 'The request was canceled', { cause: error });
+        waitMs = interval;
+        if (error instanceof oidc.ResponseBodyError && error.error === 'authorization_pending') {
+          lastFailure = undefined;
+        } else if (error instanceof oidc.ResponseBodyError && error.error === 'slow_down') {
+          // CIBA §11 via RFC 8628 §3.5: add 5 seconds to the interval for this and all later polls.
+          interval += SLOW_DOWN_STEP_MS;
+          waitMs = Math.max(interval, parseRetryAfter(error.response.headers.get('retry-after')) ?? 0);
+          lastFailure = undefined;
+        } else {
+          const failure = transientFailure(error);
+          if (!failure) throw consentError(error, expiresAt);
+          waitMs = Math.max(interval, failure.retryAfterMs ?? 0);
+          lastFailure = failure.reason;
+        }
+      }
+      if (now() + waitMs > giveUpAt) {
+        // The request lapses before the next poll; without an answer by then, it timed out.
+        if (now() < giveUpAt) waitMs = giveUpAt - now();
+        else throw expired(lastFailure);
       }
     }
   }
 
-  function expired(): AgentError {
-    return new AgentError('expired_token', 'The approval request timed out before the employee answered');
+  function expired(lastFailure?: string): AgentError {
+    const base = 'The approval request timed out before the employee answered';
+    return new AgentError('expired_token', lastFailure ? `${base}; the identity backend ${lastFailure} when last asked` : base);
   }
 
   /** Maps CIBA §11 / §13 token and authentication errors to agent error codes. */
@@ -153,6 +171,11 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
           return new AgentError('access_denied', 'The employee denied the request');
         case 'expired_token':
           return expired();
+        case 'invalid_grant':
+          return new AgentError(
+            'request_lost',
+            'The identity backend no longer knows the approval request (it may have restarted); please ask again',
+          );
         case 'unknown_user_id':
           return new AgentError('unknown_user', 'The identity backend does not know this employee');
         case 'invalid_request':
@@ -170,30 +193,21 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
   }
 }
 
+/** Waits `ms`, or in ping mode until the notification arrives if that is sooner. */
+async function pause(ms: number, signal: AbortSignal, waiter: PingWaiter | undefined): Promise<void> {
+  try {
+    if (waiter) await withDeadline(ms, (deadline) => waiter.next(deadline), signal);
+    else await sleep(ms, undefined, { signal });
+  } catch (error) {
+    if (error instanceof AttemptTimeout) return;
+    throw new AgentError('canceled', 'The request was canceled', { cause: error });
+  }
+}
+
 /** Consent is per employee: a token whose ID Token names someone else is never used. */
 function checkSubject(tokens: oidc.TokenEndpointResponseHelpers, employeeId: string): void {
   const claims = tokens.claims();
   if (claims && claims.sub !== employeeId) {
     throw new AgentError('backend_error', 'The identity backend returned an approval for a different user');
   }
-}
-
-/** Settles as soon as `signal` aborts, without waiting for `promise` (which keeps running to its own end). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  promise.catch(() => undefined);
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

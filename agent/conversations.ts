@@ -4,7 +4,8 @@ import type { Content } from '@google/genai';
  * Earlier turns per A2A context, so that a reply to INPUT_REQUIRED (same
  * `contextId`) is planned with the question that prompted it. Scoped by the
  * authenticated caller: one client can never continue another's context.
- * Bounded in contexts and in turns per context.
+ * Bounded in contexts, in turns per context and in age: a context untouched
+ * for `maxAgeMs` is forgotten, as finished tasks are (agent/task-store.ts).
  */
 
 export interface Conversations {
@@ -12,26 +13,39 @@ export interface Conversations {
   set(owner: string, contextId: string, contents: Content[]): void;
 }
 
-export function createConversations(options: { maxContexts?: number; maxTurns?: number } = {}): Conversations {
+export interface ConversationLimits {
+  maxContexts?: number;
+  maxTurns?: number;
+  maxAgeMs?: number;
+  now?: () => number;
+}
+
+export function createConversations(options: ConversationLimits = {}): Conversations {
   const maxContexts = options.maxContexts ?? 1000;
   const maxTurns = options.maxTurns ?? 24;
-  const contexts = new Map<string, Content[]>();
+  const maxAgeMs = options.maxAgeMs ?? 60 * 60 * 1000;
+  const now = options.now ?? Date.now;
+  const contexts = new Map<string, { contents: Content[]; at: number }>();
   const key = (owner: string, contextId: string) => JSON.stringify([owner, contextId]);
+  // Least recently used first: the oldest are at the front.
+  const forgetOld = () => {
+    for (const [k, { at }] of contexts) {
+      if (contexts.size <= maxContexts && at > now() - maxAgeMs) break;
+      contexts.delete(k);
+    }
+  };
 
   return {
     get(owner, contextId) {
-      return [...(contexts.get(key(owner, contextId)) ?? [])];
+      forgetOld();
+      return [...(contexts.get(key(owner, contextId))?.contents ?? [])];
     },
     set(owner, contextId, contents) {
       const k = key(owner, contextId);
       // Re-inserting keeps the Map in least-recently-used order.
       contexts.delete(k);
-      contexts.set(k, trim(contents, maxTurns));
-      while (contexts.size > maxContexts) {
-        const oldest = contexts.keys().next().value;
-        if (oldest === undefined) break;
-        contexts.delete(oldest);
-      }
+      contexts.set(k, { contents: trim(contents, maxTurns), at: now() });
+      forgetOld();
     },
   };
 }

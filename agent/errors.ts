@@ -16,7 +16,13 @@ export type AgentErrorCode =
   /** The caller canceled the task while consent was pending (A2A CancelTask). */
   | 'canceled'
   /** The identity backend, the HR API or the language model failed. */
-  | 'backend_error';
+  | 'backend_error'
+  /** A service kept failing transiently (no connection, no answer in time, 429, 5xx) until the call's limits ran out. */
+  | 'unavailable'
+  /** The identity backend no longer knows the pending request (CIBA §11 `invalid_grant`), e.g. it restarted. */
+  | 'request_lost'
+  /** The task outlived every deadline it could legitimately wait on; the watchdog ended it. */
+  | 'deadline_exceeded';
 
 export class AgentError extends Error {
   constructor(

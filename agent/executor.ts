@@ -3,7 +3,8 @@ import { Role, TaskState, type Message, type Part, type Task } from '@a2a-js/sdk
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
 import type { PendingConsent } from './ciba.ts';
 import { closedExchange, type Conversations } from './conversations.ts';
-import { toAgentError } from './errors.ts';
+import { formatSeconds } from './call-policy.ts';
+import { AgentError, toAgentError } from './errors.ts';
 import { outcomeFor } from './outcomes.ts';
 import type { Planner } from './planner.ts';
 import type { Tools } from './tools.ts';
@@ -22,11 +23,23 @@ export interface ExecutorOptions {
   maxInputLength?: number;
   /** Tasks in INPUT_REQUIRED the executor keeps track of. */
   maxWaitingTasks?: number;
+  /**
+   * The watchdog: how long a task may work before a consent is pending, and
+   * how long past a pending consent's expiry; past either it ends FAILED.
+   */
+  deadlines?: TaskDeadlines;
+}
+
+export interface TaskDeadlines {
+  beforeConsentMs: number;
+  afterConsentExpiryMs: number;
 }
 
 export interface HrAgentExecutor extends AgentExecutor {
   /** Stops every running task (polling included); used on shutdown. */
   abortAll(): void;
+  /** Tasks whose execution is under way, pending consents included. */
+  activeTasks(): number;
 }
 
 interface RunningTask {
@@ -37,6 +50,7 @@ interface RunningTask {
   /** True while `execute()` runs; false while the task waits for input. */
   active: boolean;
   done: Promise<void>;
+  watchdog: NodeJS.Timeout | undefined;
 }
 
 const TERMINAL = new Set([
@@ -49,6 +63,7 @@ const TERMINAL = new Set([
 export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
   const maxInputLength = options.maxInputLength ?? 2000;
   const maxWaitingTasks = options.maxWaitingTasks ?? 10_000;
+  const deadlines = options.deadlines;
   const tasks = new Map<string, RunningTask>();
   /** Tasks left waiting for input are remembered (for CancelTask) up to a bound, oldest forgotten first. */
   const forgetOldestWaiting = () => {
@@ -80,6 +95,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         closed: false,
         active: true,
         done: new Promise<void>((resolve) => (finish = resolve)),
+        watchdog: undefined,
       };
       tasks.set(taskId, running);
       const publishStatus = (state: TaskState, text?: string, metadata?: Record<string, unknown>) => {
@@ -124,6 +140,25 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         publishStatus(state, text);
       };
 
+      /** No task stays open without a reason: past its deadline it ends FAILED, saying why. */
+      const armWatchdog = (at: number, why: string) => {
+        if (!deadlines) return;
+        clearTimeout(running.watchdog);
+        running.watchdog = setTimeout(() => {
+          if (running.closed) return;
+          const error = new AgentError('deadline_exceeded', why);
+          running.controller.abort(error);
+          const outcome = outcomeFor(error);
+          finishWith(outcome.state, outcome.text);
+        }, Math.max(0, at - Date.now()));
+      };
+      if (deadlines) {
+        armWatchdog(
+          Date.now() + deadlines.beforeConsentMs,
+          `The request did not reach the employee's approval within ${formatSeconds(deadlines.beforeConsentMs)}, so it was stopped`,
+        );
+      }
+
       try {
         publishStatus(TaskState.TASK_STATE_WORKING);
         const userText = textOf(userMessage).slice(0, maxInputLength);
@@ -133,14 +168,21 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         }
         const signal = running.controller.signal;
         const session = options.tools.session(signal, {
-          onConsentPending: (pending) =>
+          onConsentPending: (pending) => {
+            if (deadlines) {
+              armWatchdog(
+                pending.expiresAt.getTime() + deadlines.afterConsentExpiryMs,
+                `The request did not finish within ${formatSeconds(deadlines.afterConsentExpiryMs)} of the approval request's expiry, so it was stopped`,
+              );
+            }
             publishStatus(TaskState.TASK_STATE_AUTH_REQUIRED, consentText(pending), {
               consent: {
                 employee: pending.employee,
                 binding_message: pending.bindingMessage,
                 expires_at: wholeSeconds(pending.expiresAt),
               },
-            }),
+            });
+          },
           onConsentSettled: () => publishStatus(TaskState.TASK_STATE_WORKING),
         });
         const history = options.conversations.get(owner, contextId);
@@ -162,6 +204,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         }
         finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
       } finally {
+        clearTimeout(running.watchdog);
         running.active = false;
         if (running.closed) tasks.delete(taskId);
         forgetOldestWaiting();
@@ -174,6 +217,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       tasks.delete(taskId);
       if (running) {
         running.closed = true;
+        clearTimeout(running.watchdog);
         running.controller.abort();
       }
       // The request handler waits for this final event (A2A §3.1.5 CancelTask).
@@ -191,9 +235,16 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       );
     },
 
+    activeTasks() {
+      let active = 0;
+      for (const running of tasks.values()) if (running.active) active += 1;
+      return active;
+    },
+
     abortAll() {
       for (const running of tasks.values()) {
         running.closed = true;
+        clearTimeout(running.watchdog);
         running.controller.abort();
       }
       tasks.clear();

@@ -1,3 +1,4 @@
+import { getJson, type CallPolicy } from './call-policy.ts';
 import { AgentError } from './errors.ts';
 
 /**
@@ -13,35 +14,20 @@ export interface EmploymentStatus {
 
 export interface HrApiClient {
   /** `undefined` when the HR API has no record of the employee. */
-  employmentStatus(employeeId: string, accessToken: string, signal?: AbortSignal): Promise<EmploymentStatus | undefined>;
+  employmentStatus(employeeId: string, accessToken: string, signal: AbortSignal): Promise<EmploymentStatus | undefined>;
 }
 
-export function createHrApiClient(options: { baseUrl: string }): HrApiClient {
+export function createHrApiClient(options: { baseUrl: string; policy: CallPolicy }): HrApiClient {
   return {
     async employmentStatus(employeeId, accessToken, signal) {
       const url = new URL(`employees/${encodeURIComponent(employeeId)}`, withTrailingSlash(options.baseUrl));
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
-          signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000),
-        });
-      } catch (error) {
-        throw new AgentError('backend_error', 'The HR API could not be reached', { cause: error });
+      // A read is safe to repeat: timeouts, 429 and 5xx are retried under the call policy.
+      const { status, body } = await getJson(options.policy, 'hrApi', url, { bearer: accessToken, signal });
+      if (status === 404) return undefined;
+      if (status === 401 || status === 403) {
+        throw new AgentError('backend_error', `The HR API refused the employee's approval (HTTP ${status})`);
       }
-      if (response.status === 404) {
-        await response.body?.cancel();
-        return undefined;
-      }
-      if (response.status === 401 || response.status === 403) {
-        await response.body?.cancel();
-        throw new AgentError('backend_error', `The HR API refused the employee's approval (HTTP ${response.status})`);
-      }
-      if (!response.ok) {
-        await response.body?.cancel();
-        throw new AgentError('backend_error', `The HR API answered HTTP ${response.status}`);
-      }
-      const body: unknown = await response.json().catch(() => undefined);
+      if (status < 200 || status >= 300) throw new AgentError('backend_error', `The HR API answered HTTP ${status}`);
       if (typeof body !== 'object' || body === null) {
         throw new AgentError('backend_error', 'The HR API returned an unexpected record');
       }

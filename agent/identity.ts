@@ -1,10 +1,11 @@
 import * as oidc from 'openid-client';
-import { AgentError } from './errors.ts';
+import type { CallPolicy } from './call-policy.ts';
 
 /**
  * The agent's one connection to its identity backend: OpenID discovery for
- * the issuer, done on first use and remembered (a failed discovery is retried
- * on the next call rather than cached).
+ * the issuer, done on first use under the call policy and remembered (a
+ * failed discovery is tried again on the next call rather than cached). Every
+ * later request through the configuration has the policy's attempt deadline.
  */
 
 export interface IdentityOptions {
@@ -13,6 +14,7 @@ export interface IdentityOptions {
   client: { clientId: string; clientSecret: string };
   /** Only for an `http://` issuer (the local tenant); TLS is required otherwise. */
   allowInsecureHttp?: boolean;
+  policy: CallPolicy;
 }
 
 export interface IdentityClient {
@@ -22,19 +24,19 @@ export interface IdentityClient {
 
 export function createIdentityClient(options: IdentityOptions): IdentityClient {
   let pending: Promise<oidc.Configuration> | undefined;
-  const discover = async () => {
-    try {
-      return await oidc.discovery(
-        new URL(options.issuer),
-        options.client.clientId,
-        undefined,
-        oidc.ClientSecretPost(options.client.clientSecret),
-        { execute: options.allowInsecureHttp ? [oidc.allowInsecureRequests] : [], timeout: 10 },
-      );
-    } catch (error) {
-      throw new AgentError('backend_error', 'The identity backend could not be reached', { cause: error });
-    }
-  };
+  const timeout = Math.max(1, Math.ceil(options.policy.limits('identity').attemptTimeoutMs / 1000));
+  const discover = () =>
+    options.policy.call(
+      'identity',
+      () =>
+        oidc.discovery(new URL(options.issuer), options.client.clientId, undefined, oidc.ClientSecretPost(options.client.clientSecret), {
+          execute: options.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
+          timeout,
+          // Every request through this configuration uses the policy's connection pool.
+          [oidc.customFetch]: (url, init) => options.policy.fetch(url, init as RequestInit),
+        }),
+      { signal: new AbortController().signal },
+    );
   return {
     issuer: options.issuer,
     configuration() {

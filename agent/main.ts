@@ -18,6 +18,12 @@ await runService(async (config) => {
     },
     ciba: { deliveryMode: config.ciba.deliveryMode, requestedExpiry: config.ciba.requestedExpiry },
     allowInsecureHttp: identity.issuer.startsWith('http://'),
+    calls: config.agent.calls,
+    retention: config.agent.retention,
+    maxActiveTasks: config.agent.maxActiveTasks,
+    webhooks: config.security.webhooks,
+    allowedHosts: config.security.allowedHosts,
+    clockToleranceSeconds: config.security.clockToleranceSeconds,
   });
   const url = await agent.listen(config.ports.agent, config.host);
   const llm = config.gemini.mode === 'mock' ? 'mock-gemini' : `Gemini ${config.gemini.model}`;

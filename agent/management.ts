@@ -1,4 +1,5 @@
 import * as oidc from 'openid-client';
+import { getJson, type CallPolicy } from './call-policy.ts';
 import { AgentError } from './errors.ts';
 import type { IdentityClient } from './identity.ts';
 import { parseEmployeeId } from './identifiers.ts';
@@ -13,6 +14,7 @@ export interface ManagementOptions {
   identity: IdentityClient;
   /** `https://TENANT/api/v2/`: both the token audience and the API's base URL. */
   managementAudience: string;
+  policy: CallPolicy;
   /** Renew this many seconds before expiry (capped at half the lifetime). */
   renewBeforeSeconds?: number;
   now?: () => number;
@@ -23,7 +25,7 @@ export interface DirectoryUser {
 }
 
 export interface ManagementClient {
-  findUserByEmail(email: string, signal?: AbortSignal): Promise<DirectoryUser | undefined>;
+  findUserByEmail(email: string, signal: AbortSignal): Promise<DirectoryUser | undefined>;
 }
 
 interface CachedToken {
@@ -40,11 +42,14 @@ export function createManagementClient(options: ManagementOptions): ManagementCl
     const config = await options.identity.configuration();
     let response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
     try {
-      response = await oidc.clientCredentialsGrant(config, {
-        audience: options.managementAudience,
-        scope: 'read:users',
-      });
+      // Shared by every caller waiting for it, so no one caller's cancel ends it.
+      response = await options.policy.call(
+        'identity',
+        () => oidc.clientCredentialsGrant(config, { audience: options.managementAudience, scope: 'read:users' }),
+        { signal: new AbortController().signal },
+      );
     } catch (error) {
+      if (error instanceof AgentError) throw error;
       throw new AgentError('backend_error', 'The agent could not get a Management API token', { cause: error });
     }
     const lifetime = response.expiresIn() ?? 60;
@@ -66,32 +71,22 @@ export function createManagementClient(options: ManagementOptions): ManagementCl
     return (await next).value;
   };
 
-  const get = async (url: URL, bearer: string, signal?: AbortSignal) => {
-    try {
-      return await fetch(url, {
-        headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
-        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000),
-      });
-    } catch (error) {
-      throw new AgentError('backend_error', 'The Management API could not be reached', { cause: error });
-    }
-  };
+  const get = (url: URL, bearer: string, signal: AbortSignal) =>
+    getJson(options.policy, 'identity', url, { bearer, signal, label: 'The Management API' });
 
   return {
     async findUserByEmail(email, signal) {
       const url = new URL('users-by-email', options.managementAudience);
       url.searchParams.set('email', email);
-      let response = await get(url, await accessToken(), signal);
-      if (response.status === 401) {
+      let answer = await get(url, await accessToken(), signal);
+      if (answer.status === 401) {
         // RFC 6750 §3.1: the token was refused (revoked, rotated keys); one fresh token, one retry.
-        await response.body?.cancel();
-        response = await get(url, await accessToken(true), signal);
+        answer = await get(url, await accessToken(true), signal);
       }
-      if (!response.ok) {
-        await response.body?.cancel();
-        throw new AgentError('backend_error', `The Management API answered HTTP ${response.status} to a user lookup`);
+      if (answer.status < 200 || answer.status >= 300) {
+        throw new AgentError('backend_error', `The Management API answered HTTP ${answer.status} to a user lookup`);
       }
-      const body: unknown = await response.json().catch(() => undefined);
+      const { body } = answer;
       if (!Array.isArray(body)) {
         throw new AgentError('backend_error', 'The Management API returned an unexpected user list');
       }

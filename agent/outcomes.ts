@@ -16,10 +16,8 @@ export function outcomeFor(error: AgentError): Outcome {
     case 'access_denied':
       return { state: TaskState.TASK_STATE_REJECTED, text: 'The employee denied the request.' };
     case 'expired_token':
-      return {
-        state: TaskState.TASK_STATE_FAILED,
-        text: 'The approval request timed out before the employee answered.',
-      };
+      // The message says it timed out, and why no answer came when the backend could not be reached.
+      return { state: TaskState.TASK_STATE_FAILED, text: `${error.message}.` };
     case 'not_enrolled':
       return {
         state: TaskState.TASK_STATE_FAILED,
@@ -30,6 +28,9 @@ export function outcomeFor(error: AgentError): Outcome {
     case 'canceled':
       return { state: TaskState.TASK_STATE_CANCELED, text: 'The request was canceled.' };
     case 'backend_error':
+    case 'unavailable':
+    case 'request_lost':
+    case 'deadline_exceeded':
       return { state: TaskState.TASK_STATE_FAILED, text: `${error.message}.` };
   }
 }

@@ -1,4 +1,5 @@
 import type { Content, GenerateContentParameters, GenerateContentResponse, Part } from '@google/genai';
+import type { CallPolicy } from './call-policy.ts';
 import { AgentError } from './errors.ts';
 import { FUNCTION_DECLARATIONS, type ToolSession } from './tools.ts';
 
@@ -26,6 +27,7 @@ export type GenerateContent = (params: GenerateContentParameters) => Promise<Gen
 export interface PlannerOptions {
   generateContent: GenerateContent;
   model: string;
+  policy: CallPolicy;
   /** Model round trips per task before giving up. */
   maxRounds?: number;
 }
@@ -55,21 +57,28 @@ export interface Planner {
 export function createPlanner(options: PlannerOptions): Planner {
   const maxRounds = options.maxRounds ?? 6;
 
+  const label = `The language model (${options.model})`;
   const generate = async (contents: Content[], signal: AbortSignal) => {
     try {
-      return await options.generateContent({
-        model: options.model,
-        contents,
-        config: {
-          systemInstruction: SYSTEM_INSTRUCTION,
-          tools: [{ functionDeclarations: FUNCTION_DECLARATIONS }],
-          temperature: 0,
-          abortSignal: signal,
-        },
-      });
+      return await options.policy.call(
+        'model',
+        (attempt) =>
+          options.generateContent({
+            model: options.model,
+            contents,
+            config: {
+              systemInstruction: SYSTEM_INSTRUCTION,
+              tools: [{ functionDeclarations: FUNCTION_DECLARATIONS }],
+              temperature: 0,
+              abortSignal: attempt,
+            },
+          }),
+        { signal, label },
+      );
     } catch (error) {
       if (signal.aborted) throw new AgentError('canceled', 'The request was canceled', { cause: error });
-      throw new AgentError('backend_error', 'The language model could not be reached', { cause: error });
+      if (error instanceof AgentError) throw error;
+      throw new AgentError('backend_error', `${label} could not be used`, { cause: error });
     }
   };
 

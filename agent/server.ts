@@ -1,26 +1,31 @@
 import { AgentCard } from '@a2a-js/sdk';
 import {
-  DefaultPushNotificationSender,
   DefaultRequestHandler,
   InMemoryPushNotificationStore,
-  InMemoryTaskStore,
   type User,
 } from '@a2a-js/sdk/server';
 import { agentCardHandler, jsonRpcHandler, restHandler, type UserBuilder } from '@a2a-js/sdk/server/express';
 import { GoogleGenAI } from '@google/genai';
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { requireBearer, type Principal } from '../sandbox/bearer.ts';
+import { AGENT_DEFAULTS } from '../sandbox/config.ts';
 import { AGENT_SCOPE, JSONRPC_PATH, REST_PATH, agentInterfaces, buildAgentCard } from './agent-card.ts';
+import { createCallPolicy, type CallLimitOverrides, type CallPolicy, type Service } from './call-policy.ts';
 import { createCibaAuthorizer } from './ciba.ts';
 import { createPingNotifications } from './ciba-notifications.ts';
 import { createConversations } from './conversations.ts';
-import { createExecutor } from './executor.ts';
+import { createExecutor, type HrAgentExecutor, type TaskDeadlines } from './executor.ts';
 import { createHrApiClient } from './hr-api.ts';
 import { createIdentityClient } from './identity.ts';
 import { createManagementClient } from './management.ts';
 import { createPlanner } from './planner.ts';
+import { jsonRpcVersionGate } from './protocol-version.ts';
+import { createCheckedPushStore, createPushSender } from './push-sender.ts';
+import { createWebhookPolicy, type Resolver } from './webhook-policy.ts';
+import { createTaskStore, type TaskRetention } from './task-store.ts';
 import { createTools } from './tools.ts';
 import { appListener } from '../sandbox/http-listener.ts';
+import { hostAllowlist } from '../sandbox/host-allowlist.ts';
 
 /**
  * The Staff0 HR Agent: an A2A v1.0 server (JSON-RPC and HTTP+JSON) whose one
@@ -54,6 +59,18 @@ export interface AgentOptions {
   allowInsecureHttp?: boolean;
   /** Employees one task may ask for approval. */
   maxConsentRequests?: number;
+  /** Deadlines and retries of calls to other services (agent/call-policy.ts defaults otherwise). */
+  calls?: CallLimitOverrides;
+  /** How long finished tasks stay readable (GetTask, ListTasks, SubscribeToTask). */
+  retention?: TaskRetention;
+  /** Tasks running at once (pending consents included); a new message beyond it gets 503 with Retry-After. */
+  maxActiveTasks?: number;
+  /** Where push-notification webhooks may point (see agent/webhook-policy.ts); loopback and private refused by default. */
+  webhooks?: { allowLoopback?: boolean; allowPrivate?: boolean; resolve?: Resolver; timeoutMs?: number; log?: (line: string) => void };
+  /** Host names answered besides the public and bound URL's and loopback's (`SANDBOX_ALLOWED_HOSTS`). */
+  allowedHosts?: readonly string[];
+  /** Seconds a caller's token may be ahead of our clock (`TOKEN_CLOCK_TOLERANCE_SECONDS`). */
+  clockToleranceSeconds?: number;
 }
 
 export interface AgentHandle {
@@ -66,14 +83,16 @@ export interface AgentHandle {
 export const REALM = 'staff0-hr-agent';
 
 export function createAgent(options: AgentOptions): AgentHandle {
+  const policy = createCallPolicy(options.calls);
   const identity = createIdentityClient({
     issuer: options.identity.issuer,
     client: options.identity.client,
     allowInsecureHttp: options.allowInsecureHttp,
+    policy,
   });
   const notifications = createPingNotifications();
   const tools = createTools({
-    management: createManagementClient({ identity, managementAudience: options.identity.managementAudience }),
+    management: createManagementClient({ identity, managementAudience: options.identity.managementAudience, policy }),
     ciba: createCibaAuthorizer({
       identity,
       apiAudience: options.identity.apiAudience,
@@ -81,8 +100,9 @@ export function createAgent(options: AgentOptions): AgentHandle {
       requestedExpiry: options.ciba.requestedExpiry,
       bindingMessage: options.ciba.bindingMessage,
       notifications,
+      policy,
     }),
-    hrApi: createHrApiClient({ baseUrl: options.hrApiUrl }),
+    hrApi: createHrApiClient({ baseUrl: options.hrApiUrl, policy }),
     maxConsentRequests: options.maxConsentRequests,
   });
   const genai = new GoogleGenAI({
@@ -92,21 +112,44 @@ export function createAgent(options: AgentOptions): AgentHandle {
   const planner = createPlanner({
     generateContent: (params) => genai.models.generateContent(params),
     model: options.gemini.model,
+    policy,
   });
-  const executor = createExecutor({ planner, tools, conversations: createConversations() });
+  const executor = createExecutor({
+    planner,
+    tools,
+    conversations: createConversations(options.retention ? { maxAgeMs: options.retention.maxAgeMs } : {}),
+    deadlines: taskDeadlines(policy),
+  });
+  const taskStore = createTaskStore(options.retention);
 
   const card = buildAgentCard({
     url: options.publicUrl ?? 'http://127.0.0.1',
     tokenUrl: new URL('oauth/token', options.identity.issuer).href,
   });
-  const pushStore = new InMemoryPushNotificationStore();
+  let boundUrl: string | undefined;
+  const webhookPolicy = createWebhookPolicy({
+    allowLoopback: options.webhooks?.allowLoopback ?? false,
+    allowPrivate: options.webhooks?.allowPrivate ?? false,
+    // The sandbox's own services are never a webhook, whatever ranges are allowed.
+    ownServices: () =>
+      [options.identity.issuer, options.hrApiUrl, options.gemini.baseUrl, options.publicUrl, boundUrl].filter(
+        (url): url is string => url !== undefined,
+      ),
+    ...(options.webhooks?.resolve ? { resolve: options.webhooks.resolve } : {}),
+  });
+  const pushStore = createCheckedPushStore(new InMemoryPushNotificationStore(), webhookPolicy);
   const requestHandler = new DefaultRequestHandler(
     card,
-    new InMemoryTaskStore(),
+    taskStore,
     executor,
     undefined,
     pushStore,
-    new DefaultPushNotificationSender(pushStore),
+    createPushSender({
+      store: pushStore,
+      policy: webhookPolicy,
+      ...(options.webhooks?.timeoutMs === undefined ? {} : { timeoutMs: options.webhooks.timeoutMs }),
+      ...(options.webhooks?.log ? { log: options.webhooks.log } : {}),
+    }),
   );
 
   const guard = requireBearer({
@@ -114,6 +157,7 @@ export function createAgent(options: AgentOptions): AgentHandle {
     audience: options.identity.agentAudience,
     scopes: [AGENT_SCOPE],
     realm: REALM,
+    ...(options.clockToleranceSeconds === undefined ? {} : { clockToleranceSeconds: options.clockToleranceSeconds }),
   });
   // Tasks, contexts and push configs are scoped by this name (the caller's `sub`).
   const userBuilder: UserBuilder = async (req) => {
@@ -125,6 +169,7 @@ export function createAgent(options: AgentOptions): AgentHandle {
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(hostAllowlist({ names: options.allowedHosts ?? [], urls: () => [options.publicUrl, boundUrl] }));
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
   });
@@ -137,8 +182,9 @@ export function createAgent(options: AgentOptions): AgentHandle {
     }),
   );
   app.post('/ciba/notify', express.json({ limit: '8kb' }), (req, res) => notifications.handle(req, res));
-  app.use(JSONRPC_PATH, guard, jsonRpcHandler({ requestHandler, userBuilder }));
-  app.use(REST_PATH, guard, restHandler({ requestHandler, userBuilder }));
+  const admit = admission(executor, options.maxActiveTasks ?? AGENT_DEFAULTS.maxActiveTasks);
+  app.use(JSONRPC_PATH, guard, jsonRpcVersionGate({ requestHandler }), express.json(), admit, jsonRpcHandler({ requestHandler, userBuilder }));
+  app.use(REST_PATH, guard, admit, restHandler({ requestHandler, userBuilder }));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found', error_description: 'No such route' });
   });
@@ -149,14 +195,50 @@ export function createAgent(options: AgentOptions): AgentHandle {
     app,
     async listen(port, host) {
       const url = await listener.listen(port, host);
+      boundUrl = url;
       card.supportedInterfaces = agentInterfaces(options.publicUrl ?? url);
       return url;
     },
     async close() {
       executor.abortAll();
       notifications.close();
+      taskStore.close();
       await listener.close();
+      await policy.close();
     },
+  };
+}
+
+const NEW_WORK_METHODS = new Set(['SendMessage', 'SendStreamingMessage']);
+
+/**
+ * Load is shed, not dropped: past `maxActive` running tasks a new message is
+ * refused at once with 503 and `Retry-After` (RFC 9110 §15.6.4), which the
+ * sandbox's client retries; reads, cancels and subscriptions always pass.
+ */
+function admission(executor: HrAgentExecutor, maxActive: number): RequestHandler {
+  return (req, res, next) => {
+    const body: unknown = req.body;
+    const method = typeof body === 'object' && body !== null ? (body as { method?: unknown }).method : undefined;
+    const startsWork = req.method === 'POST' && (NEW_WORK_METHODS.has(String(method)) || /\/message:(send|stream)$/.test(req.path));
+    if (!startsWork || executor.activeTasks() < maxActive) return next();
+    res
+      .status(503)
+      .set('Retry-After', '1')
+      .json({ error: 'overloaded', error_description: `The agent is running ${maxActive} tasks, its limit; try again shortly` });
+  };
+}
+
+/**
+ * The watchdog's limits, from the call policy: before a consent is pending,
+ * two model calls and three identity calls; past its expiry, one more call to
+ * the identity backend, the HR API and the model.
+ */
+function taskDeadlines(policy: CallPolicy): TaskDeadlines {
+  const deadline = (service: Service) => policy.deadlineMs(service);
+  return {
+    beforeConsentMs: 2 * deadline('model') + 3 * deadline('identity'),
+    afterConsentExpiryMs: deadline('identity') + deadline('hrApi') + deadline('model'),
   };
 }
 

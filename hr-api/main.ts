@@ -2,7 +2,13 @@ import { runService } from '../sandbox/service-main.ts';
 import { createHrApi } from './server.ts';
 
 await runService(async (config) => {
-  const hrApi = createHrApi({ issuer: config.identity.issuer, audience: config.identity.apiAudience });
+  const hrApi = createHrApi({
+    issuer: config.identity.issuer,
+    audience: config.identity.apiAudience,
+    publicUrl: config.urls.hrApi,
+    allowedHosts: config.security.allowedHosts,
+    clockToleranceSeconds: config.security.clockToleranceSeconds,
+  });
   const url = await hrApi.listen(config.ports.hrApi, config.host);
   return {
     banner: `Staff0 HR API listening on ${url} (issuer ${config.identity.issuer}, audience ${config.identity.apiAudience})`,

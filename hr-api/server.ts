@@ -3,6 +3,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { BearerError, type BearerPolicy, type Principal, requireBearer, sendBearerError } from '../sandbox/bearer.ts';
 import { createEmployeeDirectory, type Employee, loadEmployees } from './employees.ts';
 import { appListener } from '../sandbox/http-listener.ts';
+import { hostAllowlist } from '../sandbox/host-allowlist.ts';
 
 export const HR_API_SCOPE = 'read:employee';
 export const HR_API_REALM = 'Staff0 HR API';
@@ -18,6 +19,12 @@ export interface HrApiOptions {
   employees?: readonly Employee[];
   /** Key source; defaults to the issuer's `/.well-known/jwks.json`. */
   jwks?: JWTVerifyGetKey;
+  /** The URL callers use (`HR_API_URL`); its host is answered besides loopback's on the bound port. */
+  publicUrl?: string;
+  /** Further host names answered (`SANDBOX_ALLOWED_HOSTS`). */
+  allowedHosts?: readonly string[];
+  /** Seconds a token's iat/nbf may be ahead of our clock (`TOKEN_CLOCK_TOLERANCE_SECONDS`). */
+  clockToleranceSeconds?: number;
 }
 
 export interface HrApi {
@@ -45,11 +52,13 @@ export function createHrApi(options: HrApiOptions): HrApi {
     scopes: [HR_API_SCOPE],
     realm: HR_API_REALM,
     ...(options.jwks ? { jwks: options.jwks } : {}),
+    ...(options.clockToleranceSeconds === undefined ? {} : { clockToleranceSeconds: options.clockToleranceSeconds }),
   };
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(hostAllowlist({ names: options.allowedHosts ?? [], urls: () => [options.publicUrl] }));
 
   app.get('/health', (_req, res) => {
     res.json({ ok: true });

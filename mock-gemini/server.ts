@@ -4,6 +4,7 @@ import { type Plan, planReply } from './planner.ts';
 import { type GenerateContentRequest, parseGenerateContentRequest } from './request.ts';
 import { generateContentResponse } from './response.ts';
 import { appListener } from '../sandbox/http-listener.ts';
+import { hostAllowlist } from '../sandbox/host-allowlist.ts';
 
 export interface MockGeminiOptions {
   /** Refuse calls without an `x-goog-api-key` header, as Google does (403 PERMISSION_DENIED). */
@@ -14,6 +15,10 @@ export interface MockGeminiOptions {
   maxRecordedCalls?: number;
   /** Largest accepted request body. Default 4 MiB. */
   bodyLimitBytes?: number;
+  /** The URL the agent uses; its host is answered besides loopback's on the bound port. */
+  publicUrl?: string;
+  /** Further host names answered (`SANDBOX_ALLOWED_HOSTS`). */
+  allowedHosts?: readonly string[];
 }
 
 /** One request as the server saw it; the API key itself is never kept. */
@@ -101,6 +106,7 @@ export function createMockGemini(options: MockGeminiOptions = {}): MockGemini {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(hostAllowlist({ names: options.allowedHosts ?? [], urls: () => [options.publicUrl] }));
 
   app.get('/health', (_req, res) => {
     res.json({ ok: true });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Provider, { type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { auth0Claims, resourceIndicators } from './access-tokens.ts';
+import { isOriginAllowed } from './allowed-origins.ts';
 import { cibaFeature, cibaPollRules, cibaRequestTtl, type RateLimiter } from './ciba.ts';
 import type { ConsentRegistry } from './consent-requests.ts';
 import type { ProviderStorage } from './provider-storage.ts';
@@ -46,6 +47,33 @@ async function jsonNotFound(ctx: KoaContextWithOIDC, next: () => Promise<void>):
     ctx.status = 404;
     ctx.body = { error: 'not_found', error_description: `No endpoint answers ${ctx.method} ${ctx.path.slice(0, 200)}` };
   }
+}
+
+/**
+ * Discovery and the JWKS are public: like Auth0's, they answer any origin with `*`
+ * (oidc-provider echoes the Origin instead, which also needs `Vary: Origin`).
+ */
+async function publicDocumentsForAnyOrigin(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  await next();
+  const route = (ctx as Partial<KoaContextWithOIDC>).oidc?.route;
+  if ((route === 'discovery' || route === 'jwks') && ctx.response.get('Access-Control-Allow-Origin') !== '') {
+    ctx.set('Access-Control-Allow-Origin', '*');
+  }
+}
+
+/**
+ * oidc-provider sends no CORS headers from /bc-authorize; an origin the application lists
+ * gets them, as at the token endpoint (others are refused in validateRequestContext).
+ */
+function backchannelCors(directory: TenantDirectory) {
+  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
+    await next();
+    const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
+    const origin = ctx.get('Origin');
+    if (oidc?.route !== 'backchannel_authentication' || origin === '' || !oidc.client) return;
+    ctx.vary('Origin');
+    if (isOriginAllowed(directory.findApplication(oidc.client.clientId), origin)) ctx.set('Access-Control-Allow-Origin', origin);
+  };
 }
 
 /**
@@ -123,16 +151,19 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
       Session: 86_400,
       DeviceCode: 600,
     },
-    // The tenant is an API: errors are JSON even for a browser, and no CORS is granted.
+    // The tenant is an API: errors are JSON even for a browser.
     async renderError(ctx, out) {
       ctx.type = 'json';
       ctx.body = out;
     },
-    clientBasedCORS: () => false,
+    // As Auth0: a browser script may call /oauth/token or /bc-authorize only from an origin the application lists.
+    clientBasedCORS: (_ctx, origin, client) => isOriginAllowed(directory.findApplication(client.clientId), origin),
   };
 
   const provider = new Provider(directory.issuer, configuration);
   provider.use(jsonNotFound);
+  provider.use(publicDocumentsForAnyOrigin);
+  provider.use(backchannelCors(directory));
   provider.use(unauthorizedClient);
   provider.use(cibaPollRules({ directory, registry }));
   provider.on('server_error', (ctx, error) => log(`${ctx.method} ${ctx.path} failed: ${error.stack ?? error.message}`));

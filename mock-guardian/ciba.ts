@@ -1,5 +1,6 @@
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { oauthError } from './access-tokens.ts';
+import { isOriginAllowed } from './allowed-origins.ts';
 import type { ConsentRegistry } from './consent-requests.ts';
 import { CIBA_GRANT_TYPE } from './tenant-file.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
@@ -112,6 +113,9 @@ export function cibaFeature({ directory, registry, rateLimiter }: CibaOptions): 
         }
       }
       const app = ctx.oidc.client ? directory.findApplication(ctx.oidc.client.clientId) : undefined;
+      // A browser script may start a consent only from an origin the application lists (Auth0's CORS settings).
+      const origin = ctx.get('Origin');
+      if (origin !== '' && !isOriginAllowed(app, origin)) throw new errors.InvalidRequest('this origin is not allowed for the application');
       if (app?.ciba?.delivery_mode === 'ping') {
         const token = notificationToken(ctx);
         if (token === undefined || token === '') throw new errors.InvalidRequest('client_notification_token is required for ping delivery');
@@ -165,7 +169,7 @@ export function cibaFeature({ directory, registry, rateLimiter }: CibaOptions): 
       }
       const audience = typeof request.resource === 'string' ? request.resource : null;
       const token = app.ciba?.delivery_mode === 'ping' ? notificationToken(ctx) : undefined;
-      registry.create({
+      await registry.create({
         authReqId: saved.jti,
         user: { user_id: user.user_id, name: user.name, email: user.email },
         client: { client_id: app.client_id, name: app.name },
@@ -201,7 +205,7 @@ export function cibaPollRules({ directory, registry }: Pick<CibaOptions, 'direct
     const error = ctx.status >= 400 && typeof body?.error === 'string' ? body.error : undefined;
 
     if (typeof authReqId === 'string' && clientId !== undefined) {
-      const verdict = registry.recordPoll(authReqId, clientId, error === 'authorization_pending');
+      const verdict = await registry.recordPoll(authReqId, clientId, error === 'authorization_pending');
       if (verdict?.slowDown) {
         ctx.status = 400;
         ctx.set('Retry-After', String(verdict.interval));

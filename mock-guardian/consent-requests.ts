@@ -80,6 +80,28 @@ export interface PollVerdict {
   interval: number;
 }
 
+/** A request as the ledger keeps it: everything needed to carry on after a restart. */
+export interface StoredConsent {
+  id: string;
+  authReqId: string;
+  userId: string;
+  clientId: string;
+  notificationToken: string | undefined;
+  view: ConsentRequestView;
+  /** Epoch ms. */
+  expiresAtMs: number;
+  lastPollMs: number | undefined;
+  /** Seconds between polls, grown by every slow_down. */
+  interval: number;
+  policy: GuardianPolicy | undefined;
+}
+
+/** Where the registry writes every change through to, so a restarted tenant carries on (tenant-state.ts). */
+export interface ConsentLedger {
+  save(consent: StoredConsent): Promise<void>;
+  forget(id: string): Promise<void>;
+}
+
 export interface ConsentRegistryOptions {
   /** Seconds between polls announced to clients. */
   interval: number;
@@ -88,18 +110,24 @@ export interface ConsentRegistryOptions {
   now?: () => number;
   /** Oldest finished requests are forgotten beyond this many. */
   maxRecords?: number;
+  /** Keep every change here too; omitted: the requests live in memory only. */
+  ledger?: ConsentLedger;
 }
 
 export interface ConsentRegistry {
-  create(input: NewConsentRequest): ConsentRequestView;
+  /** Resolves once the request is recorded (in the ledger, when there is one). */
+  create(input: NewConsentRequest): Promise<ConsentRequestView>;
+  /** Takes back requests a previous run recorded: pending ones expire and auto-answer on time as if it never stopped. */
+  restore(consents: readonly StoredConsent[]): void;
   get(id: string): ConsentRequestView | undefined;
   list(filter?: { userId?: string; status?: ConsentStatus }): ConsentRequestView[];
   decide(id: string, decision: Decision): Promise<ConsentRequestView>;
   /** Counts a token-endpoint poll by the request's own client; undefined when the request is not its. */
-  recordPoll(authReqId: string, clientId: string, pending: boolean): PollVerdict | undefined;
+  recordPoll(authReqId: string, clientId: string, pending: boolean): Promise<PollVerdict | undefined>;
   findByAuthReqId(authReqId: string): ConsentRecord | undefined;
   subscribe(listener: (view: ConsentRequestView) => void): () => void;
-  close(): void;
+  /** Stops the timers and resolves once every change is in the ledger. */
+  close(): Promise<void>;
 }
 
 /** Polls closer than the interval by less than this still count as on time (timer jitter). */
@@ -118,7 +146,10 @@ interface MutableRecord {
   expiresAtMs: number;
   lastPollMs: number | undefined;
   interval: number;
+  policy: GuardianPolicy | undefined;
   timers: NodeJS.Timeout[];
+  /** The ledger's writes for this record, in order. */
+  written: Promise<void>;
 }
 
 export function createConsentRegistry(options: ConsentRegistryOptions): ConsentRegistry {
@@ -128,6 +159,8 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
   const records = new Map<string, MutableRecord>();
   const byAuthReqId = new Map<string, MutableRecord>();
   const listeners = new Set<(view: ConsentRequestView) => void>();
+  const ledger = options.ledger;
+  const writes = new Set<Promise<void>>();
   let seq = 0;
   let closed = false;
 
@@ -140,6 +173,33 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     notificationToken: record.notificationToken,
     view: snapshot(record),
   });
+
+  const stored = (record: MutableRecord): StoredConsent => ({
+    id: record.id,
+    authReqId: record.authReqId,
+    userId: record.userId,
+    clientId: record.clientId,
+    notificationToken: record.notificationToken,
+    view: snapshot(record),
+    expiresAtMs: record.expiresAtMs,
+    lastPollMs: record.lastPollMs,
+    interval: record.interval,
+    policy: record.policy,
+  });
+
+  /** Writes the record's current state after its earlier writes; resolves when it is in the ledger. */
+  const persist = (record: MutableRecord, write: (l: ConsentLedger) => Promise<void> = (l) => l.save(stored(record))): Promise<void> => {
+    if (!ledger) return Promise.resolve();
+    const next = record.written.then(() => write(ledger));
+    const settled = next.catch(() => {});
+    record.written = settled;
+    writes.add(settled);
+    void settled.finally(() => writes.delete(settled));
+    return next;
+  };
+  const persistLater = (record: MutableRecord, write?: (l: ConsentLedger) => Promise<void>) => {
+    persist(record, write).catch((error: unknown) => onError(`could not record request ${record.id}`, error));
+  };
 
   const emit = (record: MutableRecord) => {
     const view = snapshot(record);
@@ -162,6 +222,7 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     if (record.view.status === 'pending' && now() >= record.expiresAtMs) {
       record.view.status = 'expired';
       clearTimers(record);
+      persistLater(record);
       emit(record);
       void options.settle(publicRecord(record), 'expired-by-time').catch((error: unknown) => {
         onError(`could not finish expired request ${record.id}`, error);
@@ -176,6 +237,7 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
       if (record.view.status === 'pending') continue;
       records.delete(record.id);
       byAuthReqId.delete(record.authReqId);
+      persistLater(record, (l) => l.forget(record.id));
     }
   };
 
@@ -203,6 +265,8 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     }
     clearTimers(record);
     try {
+      // Recorded before the token endpoint can answer with it, so a restart never forgets a decision it acted on.
+      await persist(record);
       await options.settle(publicRecord(record), outcome);
     } catch (error) {
       onError(`could not record the ${outcome} result of request ${record.id}`, error);
@@ -213,8 +277,30 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     return snapshot(record);
   };
 
+  /** Adds a record and arms its timers: expiry, and the user's automatic answer `policyDelayMs` from now. */
+  const track = (record: MutableRecord, policyDelayMs: number) => {
+    records.set(record.id, record);
+    byAuthReqId.set(record.authReqId, record);
+    forgetOldest();
+    if (record.view.status !== 'pending') return;
+    // Timers may fire a millisecond early; re-arm until the expiry has really passed.
+    const watchExpiry = () => {
+      refresh(record);
+      if (record.view.status === 'pending') schedule(record, record.expiresAtMs - now() + 1, watchExpiry);
+    };
+    schedule(record, record.expiresAtMs - now(), watchExpiry);
+    const policy = record.policy;
+    if (policy && policy.action !== 'ignore') {
+      schedule(record, policyDelayMs, () => {
+        decide(record.id, policy.action === 'approve' ? 'approve' : 'deny').catch((error: unknown) => {
+          if (!(error instanceof ConsentError)) onError(`the automatic ${policy.action} of request ${record.id} failed`, error);
+        });
+      });
+    }
+  };
+
   return {
-    create(input) {
+    async create(input) {
       if (closed) throw new Error('the consent registry is closed');
       const record: MutableRecord = {
         id: randomUUID(),
@@ -226,7 +312,9 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
         expiresAtMs: input.expiresAt,
         lastPollMs: undefined,
         interval: options.interval,
+        policy: input.policy,
         timers: [],
+        written: Promise.resolve(),
         view: {
           id: '',
           user_id: input.user.user_id,
@@ -247,26 +335,35 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
         },
       };
       record.view.id = record.id;
-      records.set(record.id, record);
-      byAuthReqId.set(record.authReqId, record);
-      forgetOldest();
-
-      // Timers may fire a millisecond early; re-arm until the expiry has really passed.
-      const watchExpiry = () => {
-        refresh(record);
-        if (record.view.status === 'pending') schedule(record, record.expiresAtMs - now() + 1, watchExpiry);
-      };
-      schedule(record, input.expiresAt - now(), watchExpiry);
-      const policy = input.policy;
-      if (policy && policy.action !== 'ignore') {
-        schedule(record, policy.afterMs, () => {
-          decide(record.id, policy.action === 'approve' ? 'approve' : 'deny').catch((error: unknown) => {
-            if (!(error instanceof ConsentError)) onError(`the automatic ${policy.action} of request ${record.id} failed`, error);
-          });
-        });
-      }
+      track(record, input.policy?.afterMs ?? 0);
       emit(record);
+      await persist(record);
       return snapshot(record);
+    },
+
+    restore(consents) {
+      if (closed) throw new Error('the consent registry is closed');
+      for (const consent of consents) {
+        if (records.has(consent.id)) continue;
+        const record: MutableRecord = {
+          id: consent.id,
+          authReqId: consent.authReqId,
+          seq: seq++,
+          userId: consent.userId,
+          clientId: consent.clientId,
+          notificationToken: consent.notificationToken,
+          expiresAtMs: consent.expiresAtMs,
+          lastPollMs: consent.lastPollMs,
+          interval: consent.interval,
+          policy: consent.policy,
+          timers: [],
+          written: Promise.resolve(),
+          view: { ...consent.view, scopes: [...consent.view.scopes] },
+        };
+        // The automatic answer falls when it would have without the restart.
+        track(record, (consent.policy?.afterMs ?? 0) - (now() - Date.parse(consent.view.created_at)));
+        refresh(record);
+      }
     },
 
     get(id) {
@@ -289,7 +386,7 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
 
     decide,
 
-    recordPoll(authReqId, clientId, pending) {
+    async recordPoll(authReqId, clientId, pending) {
       const record = byAuthReqId.get(authReqId);
       if (!record || record.clientId !== clientId) return undefined;
       const t = now();
@@ -302,6 +399,8 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
       record.view.polls += 1;
       record.view.last_polled_at = new Date(t).toISOString();
       emit(record);
+      // Recorded before the answer, so the interval it enforces holds across a restart; a failed write does not fail the poll.
+      await persist(record).catch((error: unknown) => onError(`could not record a poll of request ${record.id}`, error));
       return { slowDown, interval: record.interval };
     },
 
@@ -315,10 +414,11 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
       return () => listeners.delete(listener);
     },
 
-    close() {
+    async close() {
       closed = true;
       for (const record of records.values()) clearTimers(record);
       listeners.clear();
+      await Promise.all([...writes]);
     },
   };
 }

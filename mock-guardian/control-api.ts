@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { CONSENT_STATUSES, ConsentError, type ConsentRegistry, type ConsentStatus, type Decision } from './consent-requests.ts';
 import type { TenantUser } from './tenant-file.ts';
@@ -17,7 +18,14 @@ export interface ControlApiOptions {
   ownOrigins: () => ReadonlySet<string>;
   /** Milliseconds between SSE keep-alive comments. */
   keepAliveMs?: number;
+  /**
+   * When set (the sandbox is exposed beyond loopback), every call must carry it in
+   * `X-Control-Secret`; the event stream, which EventSource opens without headers, may use `?secret=`.
+   */
+  secret?: string;
 }
+
+export const CONTROL_SECRET_HEADER = 'X-Control-Secret';
 
 export interface ControlUser {
   user_id: string;
@@ -48,6 +56,7 @@ export function createControlApi(options: ControlApiOptions): Router {
     res.set('Cache-Control', 'no-store');
     next();
   });
+  if (options.secret !== undefined) router.use(secretGuard(options.secret));
 
   router.get('/users', (_req, res) => {
     const users: ControlUser[] = options.users.map((u) => ({
@@ -138,6 +147,18 @@ export function createControlApi(options: ControlApiOptions): Router {
     fail(res, 500, 'server_error', 'Unexpected error');
   });
   return router;
+}
+
+/** Anyone on the network can reach an exposed tenant; only whoever saw the banner may decide. */
+function secretGuard(secret: string) {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  const expected = digest(secret);
+  return (req: Request, res: Response, next: NextFunction) => {
+    const fromQuery = req.method === 'GET' && req.path === '/events' ? queryString(req, 'secret') : undefined;
+    const given = req.get(CONTROL_SECRET_HEADER) ?? (typeof fromQuery === 'string' ? fromQuery : undefined);
+    if (given !== undefined && timingSafeEqual(digest(given), expected)) return next();
+    fail(res, 403, 'control_secret_required', `This tenant is exposed to the network: send the secret from the sandbox banner in ${CONTROL_SECRET_HEADER}`);
+  };
 }
 
 function csrfGuard(req: Request, res: Response, next: NextFunction, ownOrigins: ReadonlySet<string>): void {

@@ -73,6 +73,12 @@ export interface TenantApplication {
   grant_types: GrantType[];
   ciba?: CibaRegistration;
   client_grants: ClientGrant[];
+  /**
+   * Auth0's "Allowed Origins (CORS)" and "Allowed Web Origins": browser origins (`https://app.example`)
+   * whose scripts may call the token and /bc-authorize endpoints as this application. None by default.
+   */
+  allowed_origins?: string[];
+  web_origins?: string[];
 }
 
 export interface GuardianPolicy {
@@ -190,7 +196,23 @@ export function parseTenantFile(input: unknown, source = 'tenant file'): TenantF
     const path = `applications[${i}]`;
     const app = v.object(raw, path);
     if (!app) return;
-    v.onlyKeys(app, path, ['name', 'client_id', 'client_secret', 'grant_types', 'ciba', 'client_grants']);
+    v.onlyKeys(app, path, ['name', 'client_id', 'client_secret', 'grant_types', 'ciba', 'client_grants', 'allowed_origins', 'web_origins']);
+    const origins = (field: 'allowed_origins' | 'web_origins'): string[] | undefined =>
+      app[field] === undefined
+        ? undefined
+        : v.array(app[field], `${path}.${field}`).flatMap((raw, k) => {
+            const value = v.text(raw, `${path}.${field}[${k}]`, 300);
+            if (value === undefined) return [];
+            const url = URL.parse(value);
+            // An exact origin, as browsers send it in Origin: scheme, host and port, no path or wildcard.
+            if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== value || url.hostname.includes('*')) {
+              problems.push(`${path}.${field}[${k}] must be an origin such as https://app.example (no path, no trailing slash, no wildcard)`);
+              return [];
+            }
+            return [value];
+          });
+    const allowedOrigins = origins('allowed_origins');
+    const webOrigins = origins('web_origins');
     const appName = v.text(app.name, `${path}.name`, 200);
     const clientId = v.text(app.client_id, `${path}.client_id`, 200);
     if (clientId !== undefined && !/^[A-Za-z0-9._~-]+$/.test(clientId)) {
@@ -265,6 +287,8 @@ export function parseTenantFile(input: unknown, source = 'tenant file'): TenantF
         grant_types: grantTypes,
         client_grants: clientGrants,
         ...(ciba ? { ciba } : {}),
+        ...(allowedOrigins ? { allowed_origins: allowedOrigins } : {}),
+        ...(webOrigins ? { web_origins: webOrigins } : {}),
       });
     }
   });

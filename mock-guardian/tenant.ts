@@ -10,9 +10,12 @@ import { createControlApi } from './control-api.ts';
 import { createGuardianPage } from './guardian-page.ts';
 import { createManagementApi } from './management-api.ts';
 import { createProviderStorage } from './provider-storage.ts';
+import { createTenantState } from './tenant-state.ts';
+import type { Database } from '../sandbox/storage/database.ts';
 import { loadOrCreateSigningKey } from './signing-key.ts';
 import { createTenantDirectory, type TenantDirectory } from './tenant-directory.ts';
 import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
+import { hostAllowlist } from '../sandbox/host-allowlist.ts';
 import {
   loadTenantFile,
   parseTenantFile,
@@ -48,6 +51,15 @@ export interface TenantOptions {
    * Request and token expiry follow oidc-provider's real clock, and so does the consent registry.
    */
   rateLimitClock?: () => number;
+  /**
+   * Keep the tenant's state (CIBA requests, grants, Guardian requests) in this database, so a restart
+   * loses nothing; it may still be opening. Omitted: in memory only, gone with the tenant.
+   */
+  database?: Promise<Database>;
+  /** Host names answered besides the issuer's and loopback's on the bound port (`SANDBOX_ALLOWED_HOSTS`). */
+  allowedHosts?: readonly string[];
+  /** Required by the control API (and so the Guardian page) when set: the sandbox is exposed beyond loopback. */
+  controlSecret?: string;
 }
 
 export interface TenantHandle {
@@ -59,6 +71,8 @@ export interface TenantHandle {
   readonly settings: TenantSettings;
   /** The consent registry (every CIBA request), for tests and tools. */
   readonly requests: ConsentRegistry;
+  /** Once `listen` resolves: settles when the stored state is loaded (at once without a database), rejecting if it cannot be. */
+  readonly ready: Promise<void>;
   /** Changes a placeholder's value, e.g. the HR Agent's URL once it listens; later pings use it. */
   setVariable(name: 'HR_AGENT_URL', value: string): void;
   close(): Promise<void>;
@@ -143,23 +157,42 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     }
   };
 
+  const state = options.database ? createTenantState(options.database) : undefined;
   const registry = createConsentRegistry({
     interval: settings.cibaInterval,
     settle,
+    ...(state ? { ledger: state.ledger } : {}),
     onError: (message, error) => log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
   });
   const rateLimiter = createRateLimiter(settings.cibaRateLimitPerUserPerMinute, 60_000, options.rateLimitClock);
-  const storage = createProviderStorage();
+  const storage = state?.providerStorage ?? createProviderStorage();
+  let restored: Promise<void> | undefined;
+  let stateIs: 'opening' | 'ready' | 'failed' = 'opening';
 
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  // First, so the control API, its event stream and the Guardian page never answer a rebinding name.
+  app.use(hostAllowlist({ names: options.allowedHosts ?? [], urls: () => [running?.issuer ?? options.issuer] }));
   app.get('/health', (_req, res) => {
-    res.json({ ok: true });
+    res.json(state ? { ok: true, state: stateIs } : { ok: true });
+  });
+  // The tenant listens at once (PGlite's first start takes seconds); what reads or changes the state waits for it.
+  app.use((req, res, next) => {
+    if (!restored || stateIs === 'ready' || req.path.startsWith('/guardian') || req.path.startsWith('/.well-known/')) return next();
+    restored.then(
+      () => next(),
+      () => res.status(503).json({ error: 'temporarily_unavailable', error_description: "The tenant's state store cannot be used" }),
+    );
   });
   app.use(
     '/control',
-    createControlApi({ registry, users: tenantFile.users, ownOrigins: () => running?.ownOrigins ?? new Set() }),
+    createControlApi({
+      registry,
+      users: tenantFile.users,
+      ownOrigins: () => running?.ownOrigins ?? new Set(),
+      ...(options.controlSecret === undefined ? {} : { secret: options.controlSecret }),
+    }),
   );
   app.use('/guardian', createGuardianPage({ controlBasePath: '/control' }));
   app.use('/api/v2', (req, res, next) => {
@@ -181,6 +214,9 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     app,
     settings,
     requests: registry,
+    get ready() {
+      return restored ?? Promise.resolve();
+    },
     get issuer() {
       return running?.issuer;
     },
@@ -214,10 +250,20 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
           `${scheme}://[::1]:${bound}`,
         ]),
       };
+      if (state) {
+        restored = state.loadConsents().then((consents) => {
+          registry.restore(consents);
+          stateIs = 'ready';
+        });
+        restored.catch((error: unknown) => {
+          stateIs = 'failed';
+          log(`the tenant's stored state could not be loaded: ${error instanceof Error ? error.message : String(error)}`);
+        });
+      }
       return issuer;
     },
     async close() {
-      registry.close();
+      await registry.close();
       await Promise.allSettled([...pendingPings]);
       const current = server;
       server = undefined;

@@ -25,6 +25,15 @@ export class AgentCardError extends Error {
   }
 }
 
+/** The identity backend could not be reached for a token (as opposed to refusing one, an `oidc.ResponseBodyError`). */
+export class IdentityUnreachableError extends Error {
+  readonly code = 'identity_unreachable';
+  constructor(readonly tokenUrl: string, options: { cause: unknown }) {
+    super(`Could not reach the identity backend at ${new URL(tokenUrl).origin} for a token`, options);
+    this.name = 'IdentityUnreachableError';
+  }
+}
+
 export interface ClientCredentialsFlow {
   tokenUrl: string;
   scopes: string[];
@@ -88,7 +97,14 @@ export function clientCredentialsTokens(options: {
   const fetchToken = async () => {
     const params: Record<string, string> = { audience: options.audience };
     if (options.scopes.length > 0) params.scope = options.scopes.join(' ');
-    const response = await oidc.clientCredentialsGrant(config, params);
+    let response: Awaited<ReturnType<typeof oidc.clientCredentialsGrant>>;
+    try {
+      response = await oidc.clientCredentialsGrant(config, params);
+    } catch (error) {
+      // A refusal (invalid_client, access_denied) has a body; anything else never got an answer.
+      if (error instanceof oidc.ResponseBodyError) throw error;
+      throw new IdentityUnreachableError(options.tokenUrl, { cause: error });
+    }
     const lifetime = response.expiresIn() ?? 60;
     return { token: response.access_token, expiresAt: Date.now() + Math.max(lifetime - 30, 1) * 1000 };
   };
@@ -109,8 +125,31 @@ export function clientCredentialsTokens(options: {
   };
 }
 
+const OVERLOAD_RETRIES = 8;
+const OVERLOAD_MAX_WAIT_MS = 10_000;
+
+/**
+ * An agent that sheds load answers 503 (or 429) with `Retry-After` before
+ * doing any work (RFC 9110 §15.6.4), so the same request can be sent again:
+ * wait as told, with a little jitter so shed callers do not return in step.
+ */
+export function retryWhenOverloaded(fetchImpl: typeof fetch, random: () => number = Math.random): typeof fetch {
+  return async (input, init) => {
+    for (let attempt = 0; ; attempt += 1) {
+      const response = await fetchImpl(input, init);
+      const retryAfter = response.headers.get('retry-after');
+      if ((response.status !== 503 && response.status !== 429) || retryAfter === null || attempt >= OVERLOAD_RETRIES) return response;
+      const seconds = /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) : 1;
+      await response.body?.cancel();
+      const wait = Math.min(OVERLOAD_MAX_WAIT_MS, seconds * 1000 * (1 + random()));
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (init?.signal?.aborted) throw init.signal.reason;
+    }
+  };
+}
+
 export async function connectToAgent(options: ConnectOptions): Promise<AgentConnection> {
-  const fetchImpl = options.fetch ?? fetch;
+  const fetchImpl = retryWhenOverloaded(options.fetch ?? fetch);
   const card = await new DefaultAgentCardResolver({ fetchImpl }).resolve(options.agentUrl);
   const flow = clientCredentialsFlow(card, options.issuer);
   const tokens = clientCredentialsTokens({

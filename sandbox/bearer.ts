@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS } from './config.ts';
 
 /**
  * The one bearer-token guard shared by the HR API and the HR Agent:
@@ -36,7 +37,13 @@ export interface BearerPolicy {
   realm: string;
   /** Key source; defaults to the issuer's `/.well-known/jwks.json`, cached by jose. */
   jwks?: JWTVerifyGetKey;
+  /**
+   * Seconds an `iat` or `nbf` may lie in the future (the issuer's clock ahead of ours);
+   * default DEFAULT_CLOCK_TOLERANCE_SECONDS. `exp` stays exact: an expired token is expired.
+   */
+  clockToleranceSeconds?: number;
 }
+
 
 export function jwksFor(issuer: string): JWTVerifyGetKey {
   return createRemoteJWKSet(new URL('.well-known/jwks.json', issuer));
@@ -63,15 +70,25 @@ export async function verifyBearer(
     throw new BearerError(400, 'invalid_request', 'The Authorization header must be "Bearer <token>"');
   }
   let payload: JWTPayload;
+  const tolerance = policy.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   try {
+    // jose applies the tolerance to nbf (and exp, made exact again below); it never looks at a future iat.
     ({ payload } = await jwtVerify(match[1], policy.jwks, {
       issuer: policy.issuer,
       audience: policy.audience,
       algorithms: ['RS256'],
       requiredClaims: ['sub', 'exp'],
+      clockTolerance: tolerance,
     }));
   } catch (error) {
     throw new BearerError(401, 'invalid_token', describeJoseError(error));
+  }
+  const now = Math.floor(Date.now() / 1000);
+  // RFC 7519 §4.1.4: not accepted on or after exp (jose has checked it is a number).
+  if ((payload.exp as number) <= now) throw new BearerError(401, 'invalid_token', 'The access token expired');
+  // RFC 7519 §4.1.6: a token "issued" in the future was minted by a clock or a key we should not trust.
+  if (payload.iat !== undefined && payload.iat > now + tolerance) {
+    throw new BearerError(401, 'invalid_token', "The access token's iat claim is not accepted");
   }
   // jose checks that `sub` is present, not that it is a string; callers compare it to ids.
   if (typeof payload.sub !== 'string' || payload.sub === '') {

@@ -1,7 +1,7 @@
 import { createInterface, type Interface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import * as oidc from 'openid-client';
-import { AgentCardError, connectToAgent, type AgentConnection } from './agent-client.ts';
+import { AgentCardError, connectToAgent, IdentityUnreachableError, type AgentConnection } from './agent-client.ts';
 import { loadConfigOrReport } from './config.ts';
 import { runTurn, type TaskStateName, type TurnEvent, type TurnResult } from './conversation.ts';
 
@@ -99,6 +99,14 @@ function jsonOutput(): Output {
 /** Turns what can go wrong before or around a turn into a message and an exit code. */
 function classify(error: unknown, agentUrl: string): { message: string; code: string; exit: number } {
   if (error instanceof AgentCardError) return { message: error.message, code: error.code, exit: EXIT.unauthorized };
+  const unreachableBackend = causeOf(error, IdentityUnreachableError);
+  if (unreachableBackend) {
+    return {
+      message: `${unreachableBackend.message}: the HR Agent answered, but the A2A Client could not get its token. Is the identity backend (the local tenant of \`npm run sandbox\`, or your Auth0 tenant) up?`,
+      code: unreachableBackend.code,
+      exit: EXIT.error,
+    };
+  }
   if (error instanceof oidc.ResponseBodyError) {
     return {
       message: `The identity backend refused the A2A Client's token request: ${error.error}${error.error_description ? ` (${error.error_description})` : ''}`,
@@ -121,6 +129,17 @@ function classify(error: unknown, agentUrl: string): { message: string; code: st
   return { message, code: 'error', exit: EXIT.error };
 }
 
+/** The first error of `type` in `error`'s cause chain (the A2A client wraps what the fetch layer throws). */
+function causeOf<T extends Error>(error: unknown, type: new (...args: never[]) => T): T | undefined {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth += 1) {
+    if (current instanceof type) return current;
+  }
+  return undefined;
+}
+
+/** A broken stream while the task is pending is followed again for this long before the client gives up. */
+const RECONNECT_FOR_MS = 120_000;
+
 async function converse(
   connection: AgentConnection,
   question: string,
@@ -129,7 +148,12 @@ async function converse(
   signal: AbortSignal,
   ids: { contextId?: string } = {},
 ): Promise<TurnResult> {
-  let result = await runTurn(connection.client, question, ids, { signal, onEvent: (e) => out.event(e) });
+  const reconnect = {
+    forMs: RECONNECT_FOR_MS,
+    onReconnect: (attempt: number, reason: string) =>
+      console.error(`Lost the stream from the HR Agent (${reason}); following the task again (attempt ${attempt})…`),
+  };
+  let result = await runTurn(connection.client, question, ids, { signal, onEvent: (e) => out.event(e), reconnect });
   // INPUT_REQUIRED keeps the same task and context going with the caller's reply (A2A §6.3).
   while (result.finalState === 'INPUT_REQUIRED' && prompt) {
     const reply = (await prompt.question('> ')).trim();
@@ -138,7 +162,7 @@ async function converse(
       connection.client,
       reply,
       { contextId: result.contextId, taskId: result.taskId },
-      { signal, onEvent: (e) => out.event(e) },
+      { signal, onEvent: (e) => out.event(e), reconnect },
     );
   }
   out.result(result);

@@ -29,6 +29,13 @@ export interface SandboxConfig {
     a2aClient: ClientCredentials;
     hrAgentClient: ClientCredentials;
   };
+  /** Where services keep their state (see sandbox/storage/database.ts). */
+  storage: {
+    /** `DATABASE_URL`: a PostgreSQL server shared by every service; undefined: each its own PGlite folder under `stateDir`. */
+    databaseUrl: string | undefined;
+    /** `SANDBOX_STATE_DIR`, resolved: signing keys, the local CA and the PGlite folders (`db/<service>`). */
+    stateDir: string;
+  };
   tenant: {
     /** A tenant file replacing the built-in one (local backend only). */
     file: string | undefined;
@@ -50,10 +57,34 @@ export interface SandboxConfig {
     formerEmployeeEmail: string | undefined;
     unknownEmail: string;
   };
+  /** How the HR Agent treats the services it calls and the tasks it holds (README "Deadlines, retries and limits"). */
+  agent: {
+    /** Per service: each attempt's deadline and the retries of transient failures. */
+    calls: Record<'identity' | 'hrApi' | 'model', { attemptTimeoutMs: number; retries: number }>;
+    /** Finished tasks are forgotten after `maxAgeMs` or beyond `maxFinished`, oldest first. */
+    retention: { maxAgeMs: number; maxFinished: number };
+    /** Tasks running at once; a new message beyond it gets 503 with Retry-After. */
+    maxActiveTasks: number;
+    /** V8's old-space limit for the agent process (`--max-old-space-size`), so garbage is collected before it piles up. */
+    maxHeapMb: number;
+  };
   ciba: {
     deliveryMode: CibaDeliveryMode;
     /** Seconds; undefined lets the identity backend choose (Auth0: 300). */
     requestedExpiry: number | undefined;
+  };
+  /** Who may reach the services and where the agent may send (README "Security notes"). */
+  security: {
+    /** `SANDBOX_EXPOSE`: binding `SANDBOX_HOST` to a non-loopback address was asked for explicitly. */
+    exposed: boolean;
+    /** `SANDBOX_ALLOWED_HOSTS`: extra `Host` names every service answers to (`name` for any port, or `name:port`). */
+    allowedHosts: string[];
+    /** `SANDBOX_CONTROL_SECRET`: required by the control API and Guardian page when set; `npm run sandbox` makes one when exposed. */
+    controlSecret: string | undefined;
+    /** `PUSH_WEBHOOK_ALLOW_LOOPBACK` / `PUSH_WEBHOOK_ALLOW_PRIVATE`: address ranges push webhooks may use. */
+    webhooks: { allowLoopback: boolean; allowPrivate: boolean };
+    /** `TOKEN_CLOCK_TOLERANCE_SECONDS`: how far in the future a token's `iat`/`nbf` may be (agent and HR API). */
+    clockToleranceSeconds: number;
   };
 }
 
@@ -82,6 +113,25 @@ export function managementAudienceOf(issuer: string): string {
 
 export const DEFAULT_PORTS = { agent: 10050, hrApi: 10051, tenant: 10052, mockGemini: 10053 } as const;
 export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-flash';
+/** The HR Agent's documented defaults (README "Deadlines, retries and limits"). */
+export const AGENT_DEFAULTS: SandboxConfig['agent'] = {
+  calls: {
+    identity: { attemptTimeoutMs: 10_000, retries: 3 },
+    hrApi: { attemptTimeoutMs: 10_000, retries: 3 },
+    model: { attemptTimeoutMs: 30_000, retries: 2 },
+  },
+  retention: { maxAgeMs: 3600_000, maxFinished: 1000 },
+  maxActiveTasks: 2000,
+  maxHeapMb: 256,
+};
+/** Seconds a token's `iat`/`nbf` may lie ahead of this machine's clock (as express-oauth2-jwt-bearer's default). */
+export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
+
+/** `127.0.0.0/8`, `::1` and `localhost`: reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
 
 export type Env = Record<string, string | undefined>;
 
@@ -117,6 +167,38 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
   };
 
   const host = get('SANDBOX_HOST') ?? '127.0.0.1';
+  const flag = (name: string, fallback: boolean) => oneOf(name, ['true', 'false'], fallback ? 'true' : 'false') === 'true';
+  // Binding beyond loopback puts the control API, which approves consents, on the network: never by accident.
+  const exposed = flag('SANDBOX_EXPOSE', false);
+  if (!isLoopbackHost(host) && !exposed) {
+    problems.push(
+      `SANDBOX_HOST=${host} is not a loopback address: every service, the consent control API included, would be reachable from the network. Set SANDBOX_EXPOSE=true to allow it.`,
+    );
+  }
+  const allowedHosts = (get('SANDBOX_ALLOWED_HOSTS') ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const name of allowedHosts) {
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(name)) {
+      problems.push(`SANDBOX_ALLOWED_HOSTS must be comma-separated host names, each optionally with :port (got "${name}")`);
+    }
+  }
+  const controlSecret = get('SANDBOX_CONTROL_SECRET');
+  if (controlSecret !== undefined && !/^[A-Za-z0-9_-]{32,256}$/.test(controlSecret)) {
+    problems.push('SANDBOX_CONTROL_SECRET must be 32 to 256 letters, digits, "-" or "_"');
+  }
+  const webhooks = {
+    // A test's webhook receiver on 127.0.0.1 works locally; once exposed, loopback is someone else's machine's inside.
+    allowLoopback: flag('PUSH_WEBHOOK_ALLOW_LOOPBACK', !exposed),
+    allowPrivate: flag('PUSH_WEBHOOK_ALLOW_PRIVATE', false),
+  };
+  const toleranceRaw = get('TOKEN_CLOCK_TOLERANCE_SECONDS');
+  let clockToleranceSeconds = DEFAULT_CLOCK_TOLERANCE_SECONDS;
+  if (toleranceRaw !== undefined) {
+    if (!/^\d+$/.test(toleranceRaw) || Number(toleranceRaw) > 300) {
+      problems.push(`TOKEN_CLOCK_TOLERANCE_SECONDS must be whole seconds from 0 to 300 (got "${toleranceRaw}")`);
+    } else {
+      clockToleranceSeconds = Number(toleranceRaw);
+    }
+  }
   const ports = {
     agent: port('HR_AGENT_PORT', DEFAULT_PORTS.agent),
     hrApi: port('HR_API_PORT', DEFAULT_PORTS.hrApi),
@@ -182,6 +264,47 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
     }
   }
 
+  const databaseUrl = get('DATABASE_URL');
+  if (databaseUrl !== undefined) {
+    const url = URL.parse(databaseUrl);
+    if (!url || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') || url.hostname === '') {
+      problems.push('DATABASE_URL must be a PostgreSQL URL such as postgres://user:password@127.0.0.1:5432/sandbox');
+    }
+  }
+  const stateDir = resolve(get('SANDBOX_STATE_DIR') ?? '.sandbox');
+
+  const whole = (name: string, fallback: number, min: number, max: number) => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const agent: SandboxConfig['agent'] = {
+    calls: {
+      identity: {
+        attemptTimeoutMs: whole('IDENTITY_TIMEOUT_MS', AGENT_DEFAULTS.calls.identity.attemptTimeoutMs, 100, 600_000),
+        retries: whole('IDENTITY_RETRIES', AGENT_DEFAULTS.calls.identity.retries, 0, 20),
+      },
+      hrApi: {
+        attemptTimeoutMs: whole('HR_API_TIMEOUT_MS', AGENT_DEFAULTS.calls.hrApi.attemptTimeoutMs, 100, 600_000),
+        retries: whole('HR_API_RETRIES', AGENT_DEFAULTS.calls.hrApi.retries, 0, 20),
+      },
+      model: {
+        attemptTimeoutMs: whole('MODEL_TIMEOUT_MS', AGENT_DEFAULTS.calls.model.attemptTimeoutMs, 100, 600_000),
+        retries: whole('MODEL_RETRIES', AGENT_DEFAULTS.calls.model.retries, 0, 20),
+      },
+    },
+    retention: {
+      maxAgeMs: whole('TASK_RETENTION_SECONDS', AGENT_DEFAULTS.retention.maxAgeMs / 1000, 1, 30 * 24 * 3600) * 1000,
+      maxFinished: whole('TASK_RETENTION_MAX', AGENT_DEFAULTS.retention.maxFinished, 0, 1_000_000),
+    },
+    maxActiveTasks: whole('AGENT_MAX_ACTIVE_TASKS', AGENT_DEFAULTS.maxActiveTasks, 1, 1_000_000),
+    maxHeapMb: whole('AGENT_MAX_HEAP_MB', AGENT_DEFAULTS.maxHeapMb, 64, 65_536),
+  };
+
   const config: SandboxConfig = {
     host,
     ports,
@@ -195,9 +318,10 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       a2aClient,
       hrAgentClient,
     },
+    storage: { databaseUrl, stateDir },
     tenant: {
       file: get('TENANT_FILE'),
-      stateDir: resolve(get('SANDBOX_STATE_DIR') ?? '.sandbox'),
+      stateDir,
       https,
     },
     gemini: {
@@ -212,10 +336,12 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       formerEmployeeEmail: get('SCENARIO_FORMER_EMPLOYEE_EMAIL'),
       unknownEmail: get('SCENARIO_UNKNOWN_EMAIL') ?? 'nobody@staff0.com',
     },
+    agent,
     ciba: {
       deliveryMode,
       requestedExpiry,
     },
+    security: { exposed, allowedHosts, controlSecret, webhooks, clockToleranceSeconds },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Role, TaskState, type Message, type Part } from '@a2a-js/sdk';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Role, TaskState, type Message, type Part, type StreamResponse, type Task } from '@a2a-js/sdk';
 import type { Client } from '@a2a-js/sdk/client';
 
 /**
@@ -66,10 +67,39 @@ export function userMessage(text: string, ids: { contextId?: string; taskId?: st
   };
 }
 
+/** The caller's events in one streamed response (a task snapshot, an update or a message). */
+export function eventsOf(response: StreamResponse): TurnEvent[] {
+  const payload = response.payload;
+  const at = performance.now();
+  switch (payload?.$case) {
+    case 'task':
+      return taskEvents(payload.value, at);
+    case 'statusUpdate': {
+      const update = payload.value;
+      return [{ kind: 'state', taskId: update.taskId, contextId: update.contextId, state: stateName(update.status?.state), message: textOf(update.status?.message?.parts) || undefined, at }];
+    }
+    case 'artifactUpdate': {
+      const update = payload.value;
+      return [{ kind: 'artifact', taskId: update.taskId, contextId: update.contextId, name: update.artifact?.name ?? '', text: textOf(update.artifact?.parts), at }];
+    }
+    case 'message':
+      return [{ kind: 'message', contextId: payload.value.contextId, text: textOf(payload.value.parts), at }];
+    default:
+      return [];
+  }
+}
+
+function taskEvents(task: Task, at: number): TurnEvent[] {
+  return [
+    { kind: 'state', taskId: task.id, contextId: task.contextId, state: stateName(task.status?.state), message: textOf(task.status?.message?.parts) || undefined, at },
+    ...task.artifacts.map((artifact): TurnEvent => ({ kind: 'artifact', taskId: task.id, contextId: task.contextId, name: artifact.name, text: textOf(artifact.parts), at })),
+  ];
+}
+
 /**
  * Streams one user message and yields each observed event. Follows the task
- * to a terminal or interrupted state; pass `untilTerminal` to keep listening
- * through AUTH_REQUIRED (the agent keeps the stream open while consent is pending).
+ * to a terminal or interrupted state (the agent keeps the stream open while
+ * consent is pending).
  */
 export async function* streamTurn(
   client: Client,
@@ -81,43 +111,36 @@ export async function* streamTurn(
     { tenant: '', message: userMessage(text, ids), configuration: undefined, metadata: undefined },
     options.signal ? { signal: options.signal } : undefined,
   );
-  for await (const response of stream) {
-    const payload = response.payload;
-    const at = performance.now();
-    switch (payload?.$case) {
-      case 'task': {
-        const task = payload.value;
-        yield { kind: 'state', taskId: task.id, contextId: task.contextId, state: stateName(task.status?.state), message: textOf(task.status?.message?.parts) || undefined, at };
-        for (const artifact of task.artifacts) {
-          yield { kind: 'artifact', taskId: task.id, contextId: task.contextId, name: artifact.name, text: textOf(artifact.parts), at };
-        }
-        break;
-      }
-      case 'statusUpdate': {
-        const update = payload.value;
-        yield { kind: 'state', taskId: update.taskId, contextId: update.contextId, state: stateName(update.status?.state), message: textOf(update.status?.message?.parts) || undefined, at };
-        break;
-      }
-      case 'artifactUpdate': {
-        const update = payload.value;
-        yield { kind: 'artifact', taskId: update.taskId, contextId: update.contextId, name: update.artifact?.name ?? '', text: textOf(update.artifact?.parts), at };
-        break;
-      }
-      case 'message':
-        yield { kind: 'message', contextId: payload.value.contextId, text: textOf(payload.value.parts), at };
-        break;
-      default:
-        break;
-    }
-  }
+  for await (const response of stream) yield* eventsOf(response);
 }
+
+export interface ReconnectOptions {
+  /** How long to keep trying after the stream broke (default 60 s). */
+  forMs?: number;
+  /** Told before each attempt, with the attempt number and why the last one ended. */
+  onReconnect?: (attempt: number, reason: string) => void;
+}
+
+export interface TurnOptions {
+  signal?: AbortSignal;
+  onEvent?: (event: TurnEvent) => void;
+  /**
+   * When the stream breaks before the task ends, follow it again with
+   * SubscribeToTask (A2A §3.1.6), with backoff, for a bounded time. Off when
+   * undefined: the break is thrown.
+   */
+  reconnect?: ReconnectOptions;
+}
+
+const RECONNECT_FIRST_WAIT_MS = 250;
+const RECONNECT_MAX_WAIT_MS = 5_000;
 
 /** Collects a whole turn; `onEvent` sees each event as it arrives. */
 export async function runTurn(
   client: Client,
   text: string,
   ids: { contextId?: string; taskId?: string } = {},
-  options: { signal?: AbortSignal; onEvent?: (event: TurnEvent) => void } = {},
+  options: TurnOptions = {},
 ): Promise<TurnResult> {
   const events: TurnEvent[] = [];
   const states: TaskStateName[] = [];
@@ -125,7 +148,7 @@ export async function runTurn(
   let contextId: string | undefined;
   let artifactText = '';
   let lastMessage = '';
-  for await (const event of streamTurn(client, text, ids, options)) {
+  const seen = (event: TurnEvent) => {
     events.push(event);
     options.onEvent?.(event);
     contextId = event.contextId || contextId;
@@ -134,11 +157,28 @@ export async function runTurn(
       if (states.at(-1) !== event.state) states.push(event.state);
       if (event.message) lastMessage = event.message;
     } else if (event.kind === 'artifact') {
-      artifactText = artifactText ? `${artifactText}\n${event.text}` : event.text;
+      // A task snapshot after a reconnect repeats artifacts already seen.
+      if (!artifactText.split('\n').includes(event.text)) artifactText = artifactText ? `${artifactText}\n${event.text}` : event.text;
     } else {
       lastMessage = event.text;
       if (states.length === 0) states.push('COMPLETED');
     }
+  };
+  const settled = () => {
+    const last = states.at(-1);
+    return last !== undefined && (TERMINAL_STATES.includes(last) || last === 'INPUT_REQUIRED');
+  };
+
+  let broken: unknown;
+  try {
+    for await (const event of streamTurn(client, text, ids, options)) seen(event);
+  } catch (error) {
+    broken = error;
+  }
+  if (!settled() && options.reconnect && taskId !== undefined && !options.signal?.aborted) {
+    await follow(client, taskId, seen, settled, options.reconnect, options.signal, broken);
+  } else if (broken !== undefined) {
+    throw broken;
   }
   return {
     taskId,
@@ -148,4 +188,41 @@ export async function runTurn(
     answer: artifactText || lastMessage,
     events,
   };
+}
+
+/** Follows a task whose stream broke: its current state (GetTask), then its updates (SubscribeToTask), with backoff. */
+async function follow(
+  client: Client,
+  id: string,
+  seen: (event: TurnEvent) => void,
+  settled: () => boolean,
+  options: ReconnectOptions,
+  signal: AbortSignal | undefined,
+  broken: unknown,
+): Promise<void> {
+  const giveUpAt = Date.now() + (options.forMs ?? 60_000);
+  let reason = broken instanceof Error ? broken.message : 'the stream ended before the task did';
+  for (let attempt = 1; ; attempt += 1) {
+    const wait = Math.min(RECONNECT_MAX_WAIT_MS, RECONNECT_FIRST_WAIT_MS * 2 ** (attempt - 1));
+    if (Date.now() + wait > giveUpAt) {
+      throw new Error(`Lost the task's stream (${reason}) and could not follow it again in time`, { cause: broken });
+    }
+    await sleep(wait, undefined, signal ? { signal } : {});
+    options.onReconnect?.(attempt, reason);
+    try {
+      const request = signal ? { signal } : undefined;
+      const task = await client.getTask({ tenant: '', id, historyLength: 0 }, request);
+      for (const event of taskEvents(task, performance.now())) seen(event);
+      if (settled()) return;
+      for await (const response of client.resubscribeTask({ tenant: '', id }, request)) {
+        for (const event of eventsOf(response)) seen(event);
+      }
+      if (settled()) return;
+      reason = 'the stream ended before the task did';
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (/not found/i.test(error instanceof Error ? error.message : '')) throw error;
+      reason = error instanceof Error ? error.message : String(error);
+    }
+  }
 }

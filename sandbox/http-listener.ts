@@ -3,11 +3,24 @@ import type { AddressInfo } from 'node:net';
 
 /** How every service binds and stops its HTTP(S) server. */
 
+/** Connections the kernel may queue before we accept them: a burst of 1000 callers is queued, not reset. */
+const LISTEN_BACKLOG = 4096;
+/**
+ * An idle keep-alive connection is closed after this long. Clients close
+ * theirs a little before the time the server announces; a short timeout
+ * makes a request sent on a connection the server is closing at that very
+ * moment (a reset, never retried for a POST) likely on a busy machine.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 /** Binds `server`, rejecting on errors such as EADDRINUSE; resolves to the bound port. */
 export function listenOn(server: Server, port: number, host: string): Promise<number> {
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Node requires headersTimeout > keepAliveTimeout, or it may close a connection whose next request is arriving.
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

@@ -24,6 +24,8 @@ export interface ServicesOptions {
   employees?: readonly Employee[];
   ciba?: Partial<AgentOptions['ciba']>;
   maxConsentRequests?: number;
+  /** The agent's call limits, task retention and admission limit (defaults as documented otherwise). */
+  agent?: Pick<AgentOptions, 'calls' | 'retention' | 'maxActiveTasks'>;
 }
 
 /** HR API, mock-gemini and the agent, pointed at any identity backend. */
@@ -87,7 +89,10 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     gemini: { apiKey: 'mock-gemini-key', model: 'gemini-2.5-flash', baseUrl: geminiUrl },
     ciba: { deliveryMode: 'poll', ...options.ciba },
     allowInsecureHttp: identity.issuer.startsWith('http:'),
+    // As `npm run sandbox` on loopback (PUSH_WEBHOOK_ALLOW_LOOPBACK): a test's webhook receiver on 127.0.0.1 works.
+    webhooks: { allowLoopback: true },
     ...(options.maxConsentRequests === undefined ? {} : { maxConsentRequests: options.maxConsentRequests }),
+    ...options.agent,
   });
   const agentUrl = await agent.listen(0, '127.0.0.1');
 

@@ -2,13 +2,14 @@ import concurrently, { Command, type CloseEvent } from 'concurrently';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrReport, type SandboxConfig } from './config.ts';
+import { createControlSecret, exposureWarning, guardianPageUrl } from './exposure.ts';
 import { ensureLocalTls } from './local-ca.ts';
-import { assertPortsFree, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
+import { assertPortsFree, nodeArgs, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
 
-function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: number): string {
+function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: number, controlSecret: string | undefined): string {
   const { identity, gemini, urls } = config;
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
   const lines = [
@@ -20,7 +21,9 @@ function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: numbe
       : `  Identity backend  Auth0               ${identity.issuer}`,
   ];
   if (identity.backend === 'local') {
-    lines.push(`  Guardian page     (employee's phone)  ${urls.tenant}/guardian?user_id=${encodeURIComponent('auth0|jdoe')}`);
+    const secret = controlSecret === undefined ? {} : { secret: controlSecret };
+    lines.push(`  Guardian page     (employee's phone)  ${guardianPageUrl(urls.tenant, { userId: 'auth0|jdoe', ...secret })}`);
+    if (controlSecret !== undefined) lines.push(`  Control API       exposed: send       X-Control-Secret: ${controlSecret}`);
   } else {
     lines.push('  Guardian          the employee approves in the Auth0 Guardian app');
   }
@@ -48,6 +51,13 @@ async function main(): Promise<number> {
   const config = loadConfigOrReport();
   if (!config) return 2;
   const services = servicesFor(config);
+  const warning = exposureWarning(config);
+  if (warning !== undefined) console.warn(`${warning}\n`);
+  // Exposed, the control API approves consents for anyone who can reach it: only the banner's reader gets this.
+  const controlSecret =
+    config.identity.backend === 'local'
+      ? (config.security.controlSecret ?? (config.security.exposed ? createControlSecret() : undefined))
+      : undefined;
   try {
     await assertPortsFree(services, config.host);
   } catch (error) {
@@ -67,9 +77,12 @@ async function main(): Promise<number> {
     services.map((s) => ({
       name: s.name,
       // `exec` drops the shell, so signals and deaths concern the service itself (no orphan holds the logs open).
-      command: `${process.platform === 'win32' ? '' : 'exec '}"${process.execPath}" --import tsx ${s.entry}`,
+      command: `${process.platform === 'win32' ? '' : 'exec '}"${process.execPath}" ${nodeArgs(s).join(' ')}`,
       prefixColor: s.color,
-      ...(tls ? { env: { NODE_EXTRA_CA_CERTS: tls.caCertPath } } : {}),
+      env: {
+        ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caCertPath } : {}),
+        ...(controlSecret === undefined ? {} : { SANDBOX_CONTROL_SECRET: controlSecret }),
+      },
     })),
     {
       cwd: root,
@@ -102,7 +115,8 @@ async function main(): Promise<number> {
   clearTimeout(timeout);
 
   if (outcome === 'ready') {
-    console.log(banner(config, services, startedAt));
+    console.log(banner(config, services, startedAt, controlSecret));
+    if (warning !== undefined) console.warn(warning.split('\n')[0]);
   } else {
     ready.abort();
     if (!stopping) {

@@ -12,6 +12,8 @@ export interface StartedService {
   close(): Promise<void>;
 }
 
+const CLOSE_DEADLINE_MS = 15_000;
+
 export async function runService(start: (config: SandboxConfig) => Promise<StartedService>): Promise<void> {
   const config = loadConfigOrReport();
   if (!config) process.exit(2);
@@ -31,6 +33,11 @@ export async function runService(start: (config: SandboxConfig) => Promise<Start
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    // A close that hangs (a peer that never lets go of a connection) must not keep the process alive.
+    setTimeout(() => {
+      console.error(`Did not stop within ${CLOSE_DEADLINE_MS / 1000} s; exiting anyway.`);
+      process.exit(1);
+    }, CLOSE_DEADLINE_MS).unref();
     service.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -14,6 +14,18 @@ export interface ServiceSpec {
   portVariable: string;
   healthUrl: string;
   color: string;
+  /** Node flags before the entry (V8 limits). */
+  nodeFlags: string[];
+}
+
+/** How a service is started: `node <flags> --import tsx <entry>`, the arguments after the Node binary. */
+export function nodeArgs(spec: Pick<ServiceSpec, 'entry' | 'nodeFlags'>): string[] {
+  return [...spec.nodeFlags, '--import', 'tsx', spec.entry];
+}
+
+/** The HR Agent's process flags: its heap limit keeps a thousand pending consents from leaving garbage uncollected. */
+export function agentNodeFlags(config: SandboxConfig): string[] {
+  return [`--max-old-space-size=${config.agent.maxHeapMb}`];
 }
 
 export function servicesFor(config: SandboxConfig): ServiceSpec[] {
@@ -27,6 +39,7 @@ export function servicesFor(config: SandboxConfig): ServiceSpec[] {
       portVariable: 'TENANT_PORT',
       healthUrl: `${config.urls.tenant}/health`,
       color: 'magenta',
+      nodeFlags: [],
     });
   }
   if (config.gemini.mode === 'mock') {
@@ -38,6 +51,7 @@ export function servicesFor(config: SandboxConfig): ServiceSpec[] {
       portVariable: 'MOCK_GEMINI_PORT',
       healthUrl: `${config.urls.mockGemini}/health`,
       color: 'yellow',
+      nodeFlags: [],
     });
   }
   services.push(
@@ -49,6 +63,7 @@ export function servicesFor(config: SandboxConfig): ServiceSpec[] {
       portVariable: 'HR_API_PORT',
       healthUrl: `${config.urls.hrApi}/health`,
       color: 'cyan',
+      nodeFlags: [],
     },
     {
       name: 'agent',
@@ -58,6 +73,7 @@ export function servicesFor(config: SandboxConfig): ServiceSpec[] {
       portVariable: 'HR_AGENT_PORT',
       healthUrl: `${config.urls.agent}/health`,
       color: 'green',
+      nodeFlags: agentNodeFlags(config),
     },
   );
   return services;

@@ -5,7 +5,7 @@ import { stateName, textOf, userMessage } from '../../sandbox/conversation.ts';
 import { buildAgentCard } from '../agent-card.ts';
 import { createConversations } from '../conversations.ts';
 import { AgentError, type AgentErrorCode } from '../errors.ts';
-import { createExecutor } from '../executor.ts';
+import { createExecutor, type TaskDeadlines } from '../executor.ts';
 import type { Planner, PlanRequest, PlanResult } from '../planner.ts';
 import type { Tools, ToolSessionEvents } from '../tools.ts';
 import { collect, sendRequest } from './a2a-caller.ts';
@@ -24,7 +24,11 @@ function fakeTools(): Tools & { events: ToolSessionEvents[] } {
 
 type FakeResult = { kind: 'answer'; text: string } | { kind: 'input_required'; question: string };
 
-function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Promise<FakeResult>, maxWaitingTasks?: number) {
+function harness(
+  plan: (request: PlanRequest, events: ToolSessionEvents) => Promise<FakeResult>,
+  maxWaitingTasks?: number,
+  deadlines?: TaskDeadlines,
+) {
   const tools = fakeTools();
   const planner: Planner = {
     async run(request): Promise<PlanResult> {
@@ -39,7 +43,7 @@ function harness(plan: (request: PlanRequest, events: ToolSessionEvents) => Prom
     },
   };
   const card: AgentCard = buildAgentCard({ url: 'http://127.0.0.1:1', tokenUrl: 'http://127.0.0.1:2/oauth/token' });
-  const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), createExecutor({ planner, tools, conversations: createConversations(), maxWaitingTasks }));
+  const handler = new DefaultRequestHandler(card, new InMemoryTaskStore(), createExecutor({ planner, tools, conversations: createConversations(), maxWaitingTasks, ...(deadlines ? { deadlines } : {}) }));
   const user: User = { isAuthenticated: true, userName: 'caller@clients' };
   const context = () => new ServerCallContext({ user, requestedVersion: '1.0' });
   /** Streams one user message through the request handler and collects the run. */
@@ -98,13 +102,54 @@ describe('executor outcomes', () => {
     it(`ends in ${TaskState[state]} for ${code}`, async () => {
       const { stream } = harness(async (_request, events) => {
         pending(events);
-        throw new AgentError(code, code === 'backend_error' ? 'The HR API could not be reached' : 'ignored');
+        const message =
+          code === 'backend_error'
+            ? 'The HR API could not be reached'
+            : code === 'expired_token'
+              ? 'The approval request timed out before the employee answered'
+              : 'ignored';
+        throw new AgentError(code, message);
       });
       const run = await stream('Does jdoe@staff0.com work at Staff0?');
       expect(run.events).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', stateName(state)]);
       expect({ state: run.finalState, text: run.finalText }).toEqual({ state: stateName(state), text });
     });
   }
+
+  it('ends FAILED by its watchdog, saying why, when work before consent outlives its deadline', async () => {
+    let aborted: AbortSignal | undefined;
+    const { stream } = harness(
+      (request) => {
+        aborted = request.signal;
+        return new Promise(() => undefined); // a step that ignores every deadline of its own
+      },
+      undefined,
+      { beforeConsentMs: 200, afterConsentExpiryMs: 60_000 },
+    );
+    const run = await stream('Does jdoe@staff0.com work at Staff0?');
+    expect(run.events).toEqual(['task', 'WORKING', 'FAILED']);
+    expect(run.finalText).toBe("The request did not reach the employee's approval within 0.2 s, so it was stopped.");
+    expect(aborted?.aborted).toBe(true);
+  });
+
+  it('ends FAILED by its watchdog when a pending consent is not settled past its expiry', async () => {
+    const { stream } = harness(
+      (_request, events) => {
+        events.onConsentPending({
+          employee: 'jdoe@staff0.com',
+          employeeId: 'auth0|jdoe',
+          bindingMessage: 'Approve sharing your employment details with an external party.',
+          expiresAt: new Date(Date.now() + 100),
+        });
+        return new Promise(() => undefined);
+      },
+      undefined,
+      { beforeConsentMs: 60_000, afterConsentExpiryMs: 100 },
+    );
+    const run = await stream('Does jdoe@staff0.com work at Staff0?');
+    expect(run.events).toEqual(['task', 'WORKING', 'AUTH_REQUIRED', 'FAILED']);
+    expect(run.finalText).toBe("The request did not finish within 0.1 s of the approval request's expiry, so it was stopped.");
+  });
 
   it('fails with a safe message, not the raw error, when something unexpected throws', async () => {
     const { stream } = harness(async () => {

@@ -25,7 +25,8 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     token: (claims) =>
       new SignJWT({ iss: issuer, ...claims })
         .setProtectedHeader({ alg: 'RS256', kid: 'unit' })
-        .setIssuedAt()
+        // A test may date the token itself (a future iat); otherwise it is issued now.
+        .setIssuedAt(typeof claims.iat === 'number' ? claims.iat : undefined)
         .setExpirationTime('5m')
         .sign(privateKey),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -319,3 +319,35 @@ describe('lifecycle', () => {
     await expect(api.listen(port, '127.0.0.1')).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 });
+
+describe('time claims (TOKEN_CLOCK_TOLERANCE_SECONDS)', () => {
+  const signed = (claims: JWTPayload) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'test-key', typ: 'JWT' }).sign(privateKey);
+
+  it.each([
+    ['an iat an hour in the future', { iat: 3600 }, 'iat'],
+    ['an nbf an hour in the future', { nbf: 3600 }, 'nbf'],
+  ])('answers a token with %s 401 invalid_token', async (_what, ahead, claim) => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = claimsFor('auth0|jdoe');
+    for (const [name, seconds] of Object.entries(ahead)) claims[name] = now + seconds;
+    const res = await get('/employees/auth0%7Cjdoe', `Bearer ${await signed(claims)}`);
+    expect(res.status).toBe(401);
+    expect(res.challenge).toMatch(/^Bearer realm="Staff0 HR API", error="invalid_token"/);
+    expect(res.challenge).toContain(`${claim} claim`);
+  });
+
+  it('follows its configured tolerance, accepting a small skew and Auth0\'s typ JWT', async () => {
+    const strict = createHrApi({ issuer: ISSUER, audience: AUDIENCE, jwks: createLocalJWKSet({ keys: [publicJwk] }), clockToleranceSeconds: 0 });
+    const strictUrl = await strict.listen(0, '127.0.0.1');
+    try {
+      const claims = { ...claimsFor('auth0|jdoe'), iat: Math.floor(Date.now() / 1000) + 3 };
+      const jwt = await signed(claims);
+      expect((await get('/employees/auth0%7Cjdoe', `Bearer ${jwt}`)).status).toBe(200);
+      const refused = await fetch(`${strictUrl}/employees/auth0%7Cjdoe`, { headers: { authorization: `Bearer ${jwt}` } });
+      expect(refused.status).toBe(401);
+    } finally {
+      await strict.close();
+    }
+  });
+});

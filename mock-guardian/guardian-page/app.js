@@ -13,6 +13,7 @@ const CONFLICT_MESSAGES = {
 const RECONNECT_DELAY_MS = 3000;
 
 const controlBase = readControlBase();
+const controlSecret = readControlSecret();
 const elements = {
   connection: byTestId('connection'),
   userSelect: /** @type {HTMLSelectElement} */ (byTestId('user-select')),
@@ -53,7 +54,13 @@ async function loadUsers() {
   try {
     const body = await getJson(`${controlBase}/users`);
     users = Array.isArray(body?.users) ? body.users.map(parseUser).filter((u) => u !== null) : [];
-  } catch {
+  } catch (error) {
+    if (error instanceof Error && error.message === 'HTTP 403') {
+      // An exposed sandbox's control API wants the secret from the banner's link; without it there is nothing to show.
+      setConnection('idle', 'Locked');
+      announce('This sandbox is exposed to the network: open the Guardian page from the link in its banner, which carries the access secret.', 'error');
+      return;
+    }
     announce('Could not load the tenant’s users. Is the tenant running?', 'error');
     users = [];
   }
@@ -133,7 +140,9 @@ function openSession(userId) {
 
   function connect() {
     setConnection('connecting', 'Connecting…');
-    source = new EventSource(`${controlBase}/events?user_id=${encodeURIComponent(userId)}`);
+    // EventSource cannot send headers: the stream alone takes the secret as a query parameter.
+    const secret = controlSecret ? `&secret=${encodeURIComponent(controlSecret)}` : '';
+    source = new EventSource(`${controlBase}/events?user_id=${encodeURIComponent(userId)}${secret}`);
     source.addEventListener('open', () => {
       setConnection('open', 'Live');
       refresh();
@@ -391,7 +400,7 @@ async function decide(entry, action) {
     // content type, and the control API refuses foreign Origins (CSRF).
     const response = await fetch(`${controlBase}/requests/${encodeURIComponent(id)}/${action}`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...secretHeaders() },
       body: '{}',
       credentials: 'same-origin',
       cache: 'no-store',
@@ -440,8 +449,36 @@ function announce(text, tone) {
   elements.status.textContent = text;
 }
 
+/**
+ * An exposed sandbox's banner links here with `#secret=…`: a fragment is never sent to
+ * a server nor in a Referer. Keep it for this tab and take it out of the address bar.
+ */
+function readControlSecret() {
+  const fromLink = new URLSearchParams(window.location.hash.slice(1)).get('secret');
+  if (fromLink) {
+    try {
+      window.sessionStorage.setItem('controlSecret', fromLink);
+    } catch {
+      // Storage may be off; the secret still works until the page is reloaded.
+    }
+    const url = new URL(window.location.href);
+    url.hash = '';
+    window.history.replaceState(null, '', url);
+    return fromLink;
+  }
+  try {
+    return window.sessionStorage.getItem('controlSecret') ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function secretHeaders() {
+  return controlSecret ? { 'X-Control-Secret': controlSecret } : {};
+}
+
 async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  const response = await fetch(url, { headers: { Accept: 'application/json', ...secretHeaders() }, cache: 'no-store' });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return response.json();
 }

@@ -93,6 +93,27 @@ describe('verifyBearer', () => {
     expect(error.message).toBe(description);
   });
 
+  it.each([
+    ['an iat an hour ahead', { iat: Math.floor(Date.now() / 1000) + 3600 }, "The access token's iat claim is not accepted"],
+    ['an iat just beyond the tolerance', { iat: Math.floor(Date.now() / 1000) + 60 }, "The access token's iat claim is not accepted"],
+    ['an nbf an hour ahead', { nbf: Math.floor(Date.now() / 1000) + 3600 }, "The access token's nbf claim is not accepted"],
+    ['an exp one second ago, inside the tolerance', { exp: Math.floor(Date.now() / 1000) - 1 }, 'The access token expired'],
+  ])('answers %s with 401 invalid_token (RFC 7519 §4.1)', async (_what, claims, description) => {
+    const error = await rejection(`Bearer ${await sign(claims)}`);
+    expect(error.status).toBe(401);
+    expect(error.code).toBe('invalid_token');
+    expect(error.message).toBe(description);
+  });
+
+  it('accepts an iat and nbf a few seconds ahead (clock skew within the tolerance) and typ JWT as Auth0 sends it', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const skewed = await new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'a2a-client@clients', scope: 'read:employee_status', exp: now + 300, iat: now + 3, nbf: now + 3 })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: 'JWT' })
+      .sign(privateKey);
+    await expect(verifyBearer(`Bearer ${skewed}`, policy())).resolves.toMatchObject({ sub: 'a2a-client@clients' });
+    await expect(verifyBearer(`Bearer ${skewed}`, { ...policy(), clockToleranceSeconds: 0 })).rejects.toMatchObject({ code: 'invalid_token' });
+  });
+
   it('answers a token whose audience list includes ours as valid', async () => {
     const principal = await verifyBearer(`Bearer ${await sign({ aud: ['https://staff0/api', AUDIENCE] })}`, policy());
     expect(principal.sub).toBe('a2a-client@clients');

@@ -25,6 +25,37 @@ const auth0Env = {
 };
 
 describe('loadConfig', () => {
+  it("gives the agent's documented call limits, retention and admission limit, and takes overrides", () => {
+    expect(loadConfig({}).agent).toEqual({
+      calls: {
+        identity: { attemptTimeoutMs: 10_000, retries: 3 },
+        hrApi: { attemptTimeoutMs: 10_000, retries: 3 },
+        model: { attemptTimeoutMs: 30_000, retries: 2 },
+      },
+      retention: { maxAgeMs: 3_600_000, maxFinished: 1000 },
+      maxActiveTasks: 2000,
+      maxHeapMb: 256,
+    });
+    const agent = loadConfig({
+      MODEL_TIMEOUT_MS: '5000',
+      MODEL_RETRIES: '0',
+      TASK_RETENTION_SECONDS: '60',
+      TASK_RETENTION_MAX: '10',
+      AGENT_MAX_ACTIVE_TASKS: '5',
+    }).agent;
+    expect(agent.calls.model).toEqual({ attemptTimeoutMs: 5000, retries: 0 });
+    expect(agent.retention).toEqual({ maxAgeMs: 60_000, maxFinished: 10 });
+    expect(agent.maxActiveTasks).toBe(5);
+  });
+
+  it('names each malformed limit', () => {
+    expect(problemsOf({ IDENTITY_TIMEOUT_MS: 'soon', HR_API_RETRIES: '-1', AGENT_MAX_ACTIVE_TASKS: '0' })).toEqual([
+      'IDENTITY_TIMEOUT_MS must be a whole number from 100 to 600000 (got "soon")',
+      'HR_API_RETRIES must be a whole number from 0 to 20 (got "-1")',
+      'AGENT_MAX_ACTIVE_TASKS must be a whole number from 1 to 1000000 (got "0")',
+    ]);
+  });
+
   it('needs nothing: local tenant, mock Gemini, the default ports', () => {
     const config = loadConfig({});
     expect(config.identity.backend).toBe('local');
@@ -123,5 +154,53 @@ describe('loadConfig credentials in local mode', () => {
     const config = loadConfig({ A2A_CLIENT_AUTH0_CLIENT_SECRET: 'wrong-secret' });
     expect(config.identity.a2aClient).toEqual({ clientId: 'a2a-client', clientSecret: 'wrong-secret' });
     expect(config.identity.hrAgentClient).toEqual(LOCAL_TENANT_DEFAULTS.hrAgentClient);
+  });
+});
+
+describe('loadConfig security settings', () => {
+  it('refuses a non-loopback SANDBOX_HOST without SANDBOX_EXPOSE=true, naming the variable', () => {
+    for (const host of ['0.0.0.0', '::', '192.168.1.20', 'box.lan']) {
+      const problems = problemsOf({ SANDBOX_HOST: host });
+      expect(problems, host).toHaveLength(1);
+      expect(problems[0]).toContain(`SANDBOX_HOST=${host}`);
+      expect(problems[0]).toContain('SANDBOX_EXPOSE=true');
+    }
+    expect(problemsOf({ SANDBOX_HOST: '0.0.0.0', SANDBOX_EXPOSE: 'yes' })[0]).toContain('SANDBOX_EXPOSE must be one of true, false');
+  });
+
+  it('binds loopback without asking, and exposes only when told to, then refusing loopback webhooks by default', () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
+      expect(loadConfig({ SANDBOX_HOST: host }).security.exposed, host).toBe(false);
+    }
+    const local = loadConfig({});
+    expect(local.security).toEqual({
+      exposed: false,
+      allowedHosts: [],
+      controlSecret: undefined,
+      webhooks: { allowLoopback: true, allowPrivate: false },
+      clockToleranceSeconds: 5,
+    });
+    const exposed = loadConfig({ SANDBOX_HOST: '0.0.0.0', SANDBOX_EXPOSE: 'true' });
+    expect(exposed.security.exposed).toBe(true);
+    expect(exposed.security.webhooks).toEqual({ allowLoopback: false, allowPrivate: false });
+    expect(loadConfig({ SANDBOX_HOST: '0.0.0.0', SANDBOX_EXPOSE: 'true', PUSH_WEBHOOK_ALLOW_LOOPBACK: 'true', PUSH_WEBHOOK_ALLOW_PRIVATE: 'true' }).security.webhooks).toEqual({
+      allowLoopback: true,
+      allowPrivate: true,
+    });
+  });
+
+  it('reads SANDBOX_ALLOWED_HOSTS, SANDBOX_CONTROL_SECRET and TOKEN_CLOCK_TOLERANCE_SECONDS, refusing malformed ones', () => {
+    const config = loadConfig({
+      SANDBOX_ALLOWED_HOSTS: 'Box.lan, proxy.lan:8443,[fd00::1]',
+      SANDBOX_CONTROL_SECRET: 'x'.repeat(43),
+      TOKEN_CLOCK_TOLERANCE_SECONDS: '30',
+    });
+    expect(config.security.allowedHosts).toEqual(['box.lan', 'proxy.lan:8443', '[fd00::1]']);
+    expect(config.security.controlSecret).toBe('x'.repeat(43));
+    expect(config.security.clockToleranceSeconds).toBe(30);
+    expect(problemsOf({ SANDBOX_ALLOWED_HOSTS: 'http://box.lan/' })[0]).toContain('SANDBOX_ALLOWED_HOSTS');
+    expect(problemsOf({ SANDBOX_CONTROL_SECRET: 'short' })[0]).toContain('SANDBOX_CONTROL_SECRET');
+    expect(problemsOf({ TOKEN_CLOCK_TOLERANCE_SECONDS: '-1' })[0]).toContain('TOKEN_CLOCK_TOLERANCE_SECONDS');
+    expect(problemsOf({ TOKEN_CLOCK_TOLERANCE_SECONDS: '3600' })[0]).toContain('TOKEN_CLOCK_TOLERANCE_SECONDS');
   });
 });

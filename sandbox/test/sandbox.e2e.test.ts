@@ -12,6 +12,12 @@ import { freePorts, runCommand, waitUntil, type RunningCommand } from './process
  */
 
 const QUESTION = 'Does John Doe with email jdoe@staff0.com work at Staff0?';
+/**
+ * Each test starts Node processes (tsx compiles on start): on a machine busy
+ * with other work that takes many seconds, so every wait here is on a state,
+ * bounded generously rather than by Vitest's default.
+ */
+const PROCESS_TEST_TIMEOUT = { timeout: 120_000 };
 
 interface RequestView {
   id: string;
@@ -30,7 +36,7 @@ async function sandboxEnv(): Promise<Record<string, string>> {
   };
 }
 
-describe('npm run sandbox with npm run client', () => {
+describe('npm run sandbox with npm run client', PROCESS_TEST_TIMEOUT, () => {
   let env: Record<string, string>;
   let sandbox: RunningCommand;
   let control: string;
@@ -40,7 +46,7 @@ describe('npm run sandbox with npm run client', () => {
       const res = await fetch(`${control}/requests?user_id=${encodeURIComponent(userId)}&status=pending`);
       const body = (await res.json()) as { requests: RequestView[] };
       return body.requests[0];
-    });
+    }, 60_000);
   const decide = async (id: string, decision: 'approve' | 'deny') => {
     const res = await fetch(`${control}/requests/${id}/${decision}`, {
       method: 'POST',
@@ -169,14 +175,15 @@ describe('npm run sandbox with npm run client', () => {
     // npm re-raises the SIGINT it received once its script is done, as shells expect of Ctrl-C.
     expect(code === 0 || signal === 'SIGINT').toBe(true);
     expect(sandbox.stdout()).toContain('Stopping the sandbox (SIGINT)');
-    await waitUntil(async () => (sandbox.groupAlive() ? undefined : true), 10_000);
+    // Bounded by the services' own close deadline (15 s), with room for a machine busy with other work.
+    await waitUntil(async () => (sandbox.groupAlive() ? undefined : true), 60_000);
     for (const port of [env.HR_AGENT_PORT, env.HR_API_PORT, env.TENANT_PORT, env.MOCK_GEMINI_PORT]) {
       await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
     }
   });
 });
 
-describe('npm run sandbox when a service dies', () => {
+describe('npm run sandbox when a service dies', PROCESS_TEST_TIMEOUT, () => {
   it('says which one and stops the rest with a non-zero exit', async () => {
     const sandbox = runCommand('npm', ['run', 'sandbox'], await sandboxEnv());
     onTestFinished(() => sandbox.signalGroup('SIGKILL'));
@@ -191,11 +198,11 @@ describe('npm run sandbox when a service dies', () => {
     const { code } = await sandbox.exited;
     expect(code).not.toBe(0);
     expect(sandbox.stderr()).toMatch(/The Staff0 HR API stopped .*the sandbox stopped with it/);
-    await waitUntil(async () => (sandbox.groupAlive() ? undefined : true), 10_000);
+    await waitUntil(async () => (sandbox.groupAlive() ? undefined : true), 60_000);
   });
 });
 
-describe('npm run sandbox refusing to start', () => {
+describe('npm run sandbox refusing to start', PROCESS_TEST_TIMEOUT, () => {
   it('names the variable when a port is already in use, and exits non-zero', async () => {
     const env = await sandboxEnv();
     const blocker = createServer().listen(Number(env.HR_API_PORT), '127.0.0.1');

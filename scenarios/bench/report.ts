@@ -9,7 +9,7 @@ import { summarize, type Summary } from './stats.ts';
  * every run completed, nothing lost. The CI smoke asserts the checks only.
  */
 
-export type Unit = 'ms' | 's' | 'req/s' | 'MiB' | 'KiB' | 'x' | 'cores';
+export type Unit = 'ms' | 's' | 'req/s' | 'MiB' | 'KiB' | 'x' | 'cores' | 'count';
 
 export interface Floor {
   /** The statistic the floor is judged on. */
@@ -105,6 +105,8 @@ export function formatValue(value: number, unit: Unit): string {
       return value < 0.1 ? `${value.toFixed(4)}×` : value < 10 ? `${value.toFixed(2)}×` : `${Math.round(value)}×`;
     case 'cores':
       return `${value.toFixed(2)} cores`;
+    case 'count':
+      return Number.isInteger(value) ? String(value) : value.toFixed(1);
   }
 }
 

@@ -4,6 +4,7 @@ import { benchConcurrentConsents } from './concurrent-consents.ts';
 import { benchHrApiOverhead } from './hr-api-overhead.ts';
 import type { Random } from './random.ts';
 import type { BenchmarkResult } from './report.ts';
+import { benchSoak } from './soak.ts';
 import { benchStartup } from './startup.ts';
 
 /**
@@ -36,10 +37,19 @@ export const BENCHMARKS: readonly Benchmark[] = [
     run: ({ size, random, log }) =>
       benchApprovalLatency({ runs: size === 'full' ? 7 : 1, warmups: size === 'full' ? 1 : 0, random, log }),
   },
+  ...(['poll', 'ping'] as const).flatMap((mode) =>
+    [false, true].map(
+      (busy): Benchmark => ({
+        id: `consents-${mode}${busy ? '-busy' : ''}`,
+        run: ({ size, random, log }) =>
+          benchConcurrentConsents({ consents: size === 'full' ? 1000 : 20, runs: 1, mode, busy, random, log }),
+      }),
+    ),
+  ),
   {
-    id: 'concurrent-consents',
-    run: ({ size, random, log }) =>
-      benchConcurrentConsents({ consents: size === 'full' ? 200 : 20, runs: size === 'full' ? 3 : 1, random, log }),
+    id: 'soak',
+    run: ({ size, log }) =>
+      benchSoak(size === 'full' ? { rate: 5, warmupMs: 60_000, durationMs: 240_000, log } : { rate: 5, warmupMs: 2_000, durationMs: 3_000, log }),
   },
   {
     id: 'hr-api-overhead',

@@ -1,0 +1,309 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent } from 'undici';
+import { AGENT_DEFAULTS } from '../sandbox/config.ts';
+import { AgentError } from './errors.ts';
+
+/**
+ * The one policy for every call the agent makes to another service (the
+ * identity backend, the HR API, the language model): each attempt has a
+ * deadline, and a transient failure (network error, timeout, 429, 5xx) is
+ * retried with exponential backoff and full jitter, honouring `Retry-After`
+ * (RFC 9110 §10.2.3), until the retries or the call's deadline run out.
+ * Anything else is the caller's answer and is thrown as it is.
+ */
+
+export type Service = 'identity' | 'hrApi' | 'model';
+
+export interface CallLimits {
+  /** One attempt is abandoned after this long. */
+  attemptTimeoutMs: number;
+  /** Attempts after the first, for transient failures only. */
+  retries: number;
+  /** The first wait between attempts; it doubles with each retry. */
+  backoffMs: number;
+  /** No wait between attempts is longer than this (a longer `Retry-After` ends the call). */
+  maxBackoffMs: number;
+}
+
+export type CallLimitOverrides = Partial<Record<Service, Partial<CallLimits>>>;
+
+/** Deadlines and retries as documented in sandbox/config.ts; the backoff steps are the agent's own. */
+export const DEFAULT_CALL_LIMITS: Readonly<Record<Service, CallLimits>> = {
+  identity: { ...AGENT_DEFAULTS.calls.identity, backoffMs: 250, maxBackoffMs: 5_000 },
+  hrApi: { ...AGENT_DEFAULTS.calls.hrApi, backoffMs: 250, maxBackoffMs: 5_000 },
+  model: { ...AGENT_DEFAULTS.calls.model, backoffMs: 1_000, maxBackoffMs: 10_000 },
+};
+
+/** Why an attempt failed in a way that a later attempt may not. */
+export interface TransientFailure {
+  reason: string;
+  retryAfterMs?: number;
+}
+
+export interface CallOptions {
+  /** The caller's signal (CancelTask, the task watchdog): ends the call at once. */
+  signal: AbortSignal;
+  /** Names the service in the error, e.g. "The language model (gemini-2.5-flash)". */
+  label?: string;
+  /** Whether an error may pass with time; defaults to `transientFailure`. */
+  classify?: (error: unknown) => TransientFailure | undefined;
+}
+
+export interface CallPolicy {
+  /**
+   * The fetch every outbound call goes through: a bounded pool of kept-alive
+   * connections per origin, so a thousand pending consents share a few
+   * dozen sockets to the identity backend instead of opening one each.
+   */
+  fetch: typeof fetch;
+  limits(service: Service): CallLimits;
+  /** The longest one call can take, retries and waits included: what a task may wait on the service. */
+  deadlineMs(service: Service): number;
+  /** One attempt under the service's attempt deadline; a timeout throws `AttemptTimeout`. */
+  attempt<T>(service: Service, run: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T>;
+  /** Attempts until one succeeds, an error is not transient, or the limits are reached (`AgentError` `unavailable`). */
+  call<T>(service: Service, run: (signal: AbortSignal) => Promise<T>, options: CallOptions): Promise<T>;
+  /** Closes the pooled connections. */
+  close(): Promise<void>;
+}
+
+/** Connections to one origin at most; more requests wait for one in the pool. */
+const CONNECTIONS_PER_ORIGIN = 64;
+/** Idle pooled connections are kept this long (the sandbox's servers keep theirs 65 s). */
+const POOL_KEEP_ALIVE_MS = 30_000;
+
+const LABELS: Record<Service, string> = {
+  identity: 'The identity backend',
+  hrApi: 'The HR API',
+  model: 'The language model',
+};
+
+/** An attempt that outlived its deadline. */
+export class AttemptTimeout extends Error {
+  readonly code = 'attempt_timeout';
+  constructor(readonly timeoutMs: number) {
+    super(`did not answer within ${formatSeconds(timeoutMs)}`);
+    this.name = 'AttemptTimeout';
+  }
+}
+
+/** A non-2xx HTTP answer, thrown by the agent's own fetch-based clients so the policy can judge it. */
+export class HttpStatusError extends Error {
+  readonly code = 'http_status';
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(`answered HTTP ${status}`);
+    this.name = 'HttpStatusError';
+  }
+}
+
+export function createCallPolicy(
+  overrides: CallLimitOverrides = {},
+  random: () => number = Math.random,
+): CallPolicy {
+  const table: Record<Service, CallLimits> = {
+    identity: { ...DEFAULT_CALL_LIMITS.identity, ...overrides.identity },
+    hrApi: { ...DEFAULT_CALL_LIMITS.hrApi, ...overrides.hrApi },
+    model: { ...DEFAULT_CALL_LIMITS.model, ...overrides.model },
+  };
+  const backoff = (limits: CallLimits, retry: number) =>
+    // Full jitter (a random wait up to the exponential step) keeps many tasks from retrying in step.
+    Math.round(random() * Math.min(limits.maxBackoffMs, limits.backoffMs * 2 ** (retry - 1)));
+
+  const dispatcher = new Agent({ connections: CONNECTIONS_PER_ORIGIN, keepAliveTimeout: POOL_KEEP_ALIVE_MS });
+  const policy: CallPolicy = {
+    // Node's fetch takes an undici dispatcher as `dispatcher`, which its RequestInit type does not declare.
+    fetch: (input, init) => fetch(input, { ...init, dispatcher } as RequestInit),
+    close: () => dispatcher.close(),
+    limits: (service) => table[service],
+    deadlineMs(service) {
+      const limits = table[service];
+      return (limits.retries + 1) * limits.attemptTimeoutMs + limits.retries * limits.maxBackoffMs;
+    },
+    attempt: (service, run, signal) => withDeadline(table[service].attemptTimeoutMs, run, signal),
+    async call(service, run, { signal, label = LABELS[service], classify = transientFailure }) {
+      const limits = table[service];
+      const giveUpAt = Date.now() + policy.deadlineMs(service);
+      for (let attempt = 1; ; attempt += 1) {
+        let failure: TransientFailure | undefined;
+        try {
+          return await withDeadline(limits.attemptTimeoutMs, run, signal);
+        } catch (error) {
+          if (signal.aborted) throw canceled(error);
+          failure = classify(error);
+          if (!failure) throw error;
+          const wait = failure.retryAfterMs ?? backoff(limits, attempt);
+          if (attempt > limits.retries || wait > limits.maxBackoffMs || Date.now() + wait > giveUpAt) {
+            throw new AgentError('unavailable', `${label} ${failure.reason}, after ${attempts(attempt)}`, { cause: error });
+          }
+          try {
+            await sleep(wait, undefined, { signal });
+          } catch {
+            throw canceled(error);
+          }
+        }
+      }
+    },
+  };
+  return policy;
+}
+
+/**
+ * Runs `run` with a signal that aborts after `timeoutMs` or when `signal`
+ * does, and settles as soon as either happens even if `run` ignores its
+ * signal. Listener and timer are released when the attempt ends, so a
+ * long-lived task signal does not collect one per attempt.
+ */
+export async function withDeadline<T>(timeoutMs: number, run: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) throw canceled(signal.reason);
+  const controller = new AbortController();
+  let expired = false;
+  let stop: (error: unknown) => void = () => undefined;
+  const stopped = new Promise<never>((_resolve, reject) => (stop = reject));
+  const onAbort = () => {
+    controller.abort(signal.reason);
+    stop(canceled(signal.reason));
+  };
+  const timer = setTimeout(() => {
+    expired = true;
+    const timeout = new AttemptTimeout(timeoutMs);
+    controller.abort(timeout);
+    stop(timeout);
+  }, timeoutMs);
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const running = run(controller.signal);
+    running.catch(() => undefined);
+    return await Promise.race([running, stopped]);
+  } catch (error) {
+    if (expired && !signal.aborted) throw new AttemptTimeout(timeoutMs);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+export interface JsonAnswer {
+  status: number;
+  /** The parsed body of a 2xx answer; undefined for other statuses or a body that is not JSON. */
+  body: unknown;
+}
+
+/**
+ * GET with a bearer token under the policy. Headers and body are both read
+ * within the attempt's deadline, so a server that stalls mid-body is a
+ * timeout like any other; 429 and 5xx are retried.
+ */
+export function getJson(
+  policy: CallPolicy,
+  service: Service,
+  url: URL,
+  options: { bearer: string; signal: AbortSignal; label?: string },
+): Promise<JsonAnswer> {
+  return policy.call(
+    service,
+    async (attempt) => {
+      const response = await policy.fetch(url, {
+        headers: { authorization: `Bearer ${options.bearer}`, accept: 'application/json' },
+        signal: attempt,
+      });
+      if (response.status === 429 || response.status >= 500) {
+        await response.body?.cancel();
+        throw new HttpStatusError(response.status, parseRetryAfter(response.headers.get('retry-after')));
+      }
+      if (!response.ok) {
+        await response.body?.cancel();
+        return { status: response.status, body: undefined };
+      }
+      const text = await response.text();
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      return { status: response.status, body };
+    },
+    { signal: options.signal, ...(options.label ? { label: options.label } : {}) },
+  );
+}
+
+function canceled(cause: unknown): AgentError {
+  return cause instanceof AgentError ? cause : new AgentError('canceled', 'The request was canceled', { cause });
+}
+
+const TRANSIENT_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/**
+ * The failures any HTTP call may outgrow: no connection, no answer in time,
+ * or a status that says "later" (429, 5xx). Knows the error shapes of fetch,
+ * openid-client, @google/genai and the agent's own clients.
+ */
+export function transientFailure(error: unknown): TransientFailure | undefined {
+  if (error instanceof AttemptTimeout) return { reason: error.message };
+  const status = statusOf(error);
+  if (status !== undefined) {
+    if (!TRANSIENT_STATUS.has(status)) return undefined;
+    const retryAfterMs = retryAfterOf(error);
+    return { reason: `answered HTTP ${status}`, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+  }
+  for (let cause: unknown = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth += 1) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return { reason: `could not be reached (${code})` };
+    if (code === 'OAUTH_TIMEOUT' || cause.name === 'TimeoutError') return { reason: 'did not answer in time' };
+    if (cause instanceof TypeError && cause.message === 'fetch failed') return { reason: 'could not be reached' };
+  }
+  return undefined;
+}
+
+/** The HTTP status behind an error, wherever the library put it. */
+export function statusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const record = error as { status?: unknown; cause?: unknown };
+  if (typeof record.status === 'number') return record.status;
+  // openid-client: an unexpected status arrives as a ClientError whose cause is the Response.
+  if (record.cause instanceof Response) return record.cause.status;
+  return undefined;
+}
+
+function retryAfterOf(error: unknown): number | undefined {
+  if (error instanceof HttpStatusError) return error.retryAfterMs;
+  const record = error as { response?: unknown; cause?: unknown };
+  const response = record.response instanceof Response ? record.response : record.cause instanceof Response ? record.cause : undefined;
+  return parseRetryAfter(response?.headers.get('retry-after') ?? null);
+}
+
+/** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function attempts(n: number): string {
+  return n === 1 ? '1 attempt' : `${n} attempts`;
+}
+
+export function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
+}

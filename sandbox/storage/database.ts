@@ -1,0 +1,168 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kysely, PostgresDialect, sql, type Migration } from 'kysely';
+import pg from 'pg';
+import type { SandboxConfig } from '../config.ts';
+import { StorageError } from './errors.ts';
+import { migrate } from './migrations.ts';
+import { assertChannel, createListener, postgresTransport, type Listener } from './notifications.ts';
+import { PgliteThreadDialect, startPgliteThread, type PgliteThread } from './pglite-thread.ts';
+import type { DatabaseSchema } from './schema.ts';
+
+/**
+ * The one way a service gets its database: an embedded Postgres (PGlite, in
+ * this process, its files under SANDBOX_STATE_DIR) by default, or a real
+ * PostgreSQL server when DATABASE_URL is set. Both speak the same SQL, so the
+ * same migrations and queries run on either; the service receives a migrated
+ * Kysely instance and never knows which it has.
+ */
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+export type DatabaseLocation =
+  | { kind: 'postgres'; url: string }
+  /** `dataDir` undefined: in memory, gone with the process (tests). */
+  | { kind: 'pglite'; dataDir: string | undefined };
+
+export type SandboxService = 'agent' | 'tenant';
+
+export interface Database {
+  readonly db: Kysely<DatabaseSchema>;
+  readonly kind: DatabaseKind;
+  /** Where the data lives, for logs and banners (a URL's password is masked). */
+  readonly description: string;
+  /** The schema version the database is at (the name of its last migration). */
+  readonly schemaVersion: string;
+  /**
+   * Calls `onPayload` with every NOTIFY on `channel` (lower-case letters, digits, _): on PostgreSQL from
+   * every process using the server, on PGlite from this process only. Resolves once listening, to a stop function.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /** NOTIFY: sent when the surrounding transaction commits (at once outside one); payloads up to 8000 bytes. */
+  notify(channel: string, payload: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** Stop at this schema version instead of the latest (tests of upgrades). */
+  schemaVersion?: string;
+  /** Another list of migrations (tests). */
+  migrations?: Readonly<Record<string, Migration>>;
+  /** Milliseconds to wait for a PostgreSQL server to accept a connection. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Gives up opening (a service stopped while it started): rejects with the signal's reason, nothing left running. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Where a service keeps its state: the configured PostgreSQL server, shared by
+ * every service, or else a PGlite folder of its own (`<stateDir>/db/<service>`),
+ * since one process owns a PGlite folder and each service is its own process.
+ */
+export function databaseLocation(config: Pick<SandboxConfig, 'storage'>, service: SandboxService): DatabaseLocation {
+  const { databaseUrl, stateDir } = config.storage;
+  return databaseUrl === undefined ? { kind: 'pglite', dataDir: join(stateDir, 'db', service) } : { kind: 'postgres', url: databaseUrl };
+}
+
+/** Opens the database and migrates it to the latest schema version (or `options.schemaVersion`). */
+export async function openDatabase(location: DatabaseLocation, options: OpenDatabaseOptions = {}): Promise<Database> {
+  const opened = location.kind === 'postgres' ? await openPostgres(location.url, options) : await openPglite(location.dataDir, options.signal);
+  try {
+    options.signal?.throwIfAborted();
+    const schemaVersion = await migrate(opened.db as Kysely<unknown>, {
+      ...(options.schemaVersion === undefined ? {} : { to: options.schemaVersion }),
+      ...(options.migrations === undefined ? {} : { migrations: options.migrations }),
+    });
+    if (location.kind === 'pglite' && location.dataDir !== undefined) markComplete(location.dataDir);
+    let closing: Promise<void> | undefined;
+    const { db, kind, description, listener } = opened;
+    return {
+      db,
+      kind,
+      description,
+      schemaVersion,
+      listen: (channel, onPayload) => listener.listen(channel, onPayload),
+      async notify(channel, payload) {
+        assertChannel(channel);
+        await sql`select pg_notify(${channel}, ${payload})`.execute(db);
+      },
+      close: () => (closing ??= listener.close().then(() => db.destroy())),
+    };
+  } catch (error) {
+    await opened.db.destroy().catch(() => {});
+    throw error;
+  }
+}
+
+type Opened = Pick<Database, 'db' | 'kind' | 'description'> & { listener: Listener };
+
+/**
+ * Written into a PGlite folder once it has been created and migrated. A folder without it was cut
+ * short while being created (the service stopped during its first start) and is made again.
+ */
+const COMPLETE_MARKER = 'sandbox-database-complete';
+
+function markComplete(dataDir: string): void {
+  const marker = join(dataDir, COMPLETE_MARKER);
+  if (!existsSync(marker)) writeFileSync(marker, 'This folder is an embedded PostgreSQL (PGlite) database of the sandbox.\n');
+}
+
+async function openPglite(dataDir: string | undefined, signal: AbortSignal | undefined): Promise<Opened> {
+  const description = dataDir === undefined ? 'embedded PostgreSQL (PGlite) in memory' : `embedded PostgreSQL (PGlite) in ${dataDir}`;
+  let thread: PgliteThread;
+  try {
+    if (dataDir !== undefined) {
+      if (existsSync(dataDir) && !existsSync(join(dataDir, COMPLETE_MARKER)) && readdirSync(dataDir).length > 0) {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+      mkdirSync(dataDir, { recursive: true });
+    }
+    thread = await startPgliteThread(dataDir, signal);
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new StorageError(
+      'data_dir_unusable',
+      `Cannot open the ${description}: ${(error as Error).message}. Remove the folder to start with empty state, or set SANDBOX_STATE_DIR elsewhere.`,
+      { cause: error },
+    );
+  }
+  const listener = createListener((deliver) => {
+    thread.onNotification = deliver;
+    // The thread itself closes with the Kysely instance.
+    return { listen: (c) => thread.listen(c), unlisten: (c) => thread.unlisten(c), close: async () => {} };
+  });
+  return { kind: 'pglite', description, listener, db: new Kysely<DatabaseSchema>({ dialect: new PgliteThreadDialect(thread) }) };
+}
+
+async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<Opened> {
+  const description = `PostgreSQL at ${maskedUrl(url)}`;
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000 });
+  // An idle connection the server drops must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (error) {
+    await db.destroy().catch(() => {});
+    throw new StorageError(
+      'database_unreachable',
+      `Cannot reach the ${description}: ${reason(error)}. Is the server running, and is DATABASE_URL right?`,
+      { cause: error },
+    );
+  }
+  return { kind: 'postgres', description, db, listener: createListener((deliver) => postgresTransport(url, deliver)) };
+}
+
+/** A DATABASE_URL fit for logs: user, host, port and database, no password. */
+export function maskedUrl(url: string): string {
+  const parsed = URL.parse(url);
+  if (!parsed) return '<unparsable DATABASE_URL>';
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.toString();
+}
+
+function reason(error: unknown): string {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' && message !== '' ? message : String(error);
+  return typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;
+}

@@ -1,0 +1,81 @@
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite } from '@electric-sql/pglite';
+
+// The body of pglite-thread.ts's worker thread: owns one PGlite and runs the
+// queries it is sent, in order. Plain JavaScript so that it loads the same way
+// under tsx, Vitest and plain Node.
+
+const ERROR_FIELDS = ['code', 'detail', 'hint', 'severity', 'schema', 'table', 'column', 'constraint'];
+
+function describe(error) {
+  const described = { message: error instanceof Error ? error.message : String(error) };
+  for (const field of ERROR_FIELDS) {
+    const value = error?.[field];
+    if (typeof value === 'string') described[field] = value;
+  }
+  return described;
+}
+
+/** Runs `fn` at the lowest CPU priority, then back at the normal one where allowed (Linux: this thread only). */
+async function inBackground(fn) {
+  const set = (priority) => {
+    try {
+      setPriority(priority);
+    } catch {
+      // Not allowed (raising priority back needs privileges) or not supported: carry on as is.
+    }
+  };
+  set(19);
+  try {
+    return await fn();
+  } finally {
+    set(0);
+  }
+}
+
+const port = parentPort;
+const { dataDir } = workerData;
+let db;
+try {
+  const create = () => PGlite.create(dataDir === undefined ? {} : { dataDir });
+  // Creating a database (initdb) takes seconds of CPU, opening one about a second: let the services
+  // starting beside it go first. (In memory is for tests, which wait for it.)
+  db = dataDir === undefined ? await create() : await inBackground(create);
+} catch (error) {
+  port.postMessage({ type: 'failed', error: describe(error) });
+  process.exit(0);
+}
+
+/** Channel → PGlite's unsubscribe, for LISTEN on behalf of the service's thread. */
+const listening = new Map();
+
+port.on('message', async (message) => {
+  if (message.type === 'listen') {
+    if (!listening.has(message.channel)) {
+      listening.set(message.channel, await db.listen(message.channel, (payload) => port.postMessage({ type: 'notification', channel: message.channel, payload })));
+    }
+    port.postMessage({ type: 'result', id: message.id, rows: [], affectedRows: 0 });
+    return;
+  }
+  if (message.type === 'unlisten') {
+    const unsubscribe = listening.get(message.channel);
+    listening.delete(message.channel);
+    await unsubscribe?.();
+    port.postMessage({ type: 'result', id: message.id, rows: [], affectedRows: 0 });
+    return;
+  }
+  if (message.type === 'close') {
+    await db.close().catch(() => {});
+    port.postMessage({ type: 'closed' });
+    port.close();
+    return;
+  }
+  try {
+    const result = await db.query(message.sql, message.params);
+    port.postMessage({ type: 'result', id: message.id, rows: result.rows, affectedRows: result.affectedRows ?? 0 });
+  } catch (error) {
+    port.postMessage({ type: 'result', id: message.id, error: describe(error) });
+  }
+});
+port.postMessage({ type: 'ready' });

@@ -1,0 +1,196 @@
+import { Worker } from 'node:worker_threads';
+import {
+  CompiledQuery,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely';
+
+/**
+ * PGlite on a worker thread, and a Kysely dialect for it. PGlite is Postgres
+ * compiled to WebAssembly: creating a data folder takes seconds and opening
+ * one about a second, all of it synchronous. On the service's own thread that
+ * would stall every HTTP request meanwhile (health checks included), so the
+ * thread owns the PGlite and the service sends it queries.
+ */
+
+export interface PgliteThread {
+  query(sql: string, params: readonly unknown[]): Promise<{ rows: unknown[]; affectedRows: number }>;
+  /** LISTEN on `channel` (NOTIFY reaches only this PGlite: it has no other clients). */
+  listen(channel: string): Promise<void>;
+  unlisten(channel: string): Promise<void>;
+  /** Called with every notification on a channel listened to. */
+  onNotification: ((channel: string, payload: string) => void) | undefined;
+  close(): Promise<void>;
+}
+
+/** A query error with node-postgres's fields (`code` is the SQLSTATE, e.g. `23505`), so callers treat both stores alike. */
+export class PgliteQueryError extends Error {
+  code: string | undefined;
+  detail: string | undefined;
+  constraint: string | undefined;
+  constructor(fields: { message: string; code?: string; detail?: string; constraint?: string }) {
+    super(fields.message);
+    this.name = 'PgliteQueryError';
+    this.code = fields.code;
+    this.detail = fields.detail;
+    this.constraint = fields.constraint;
+  }
+}
+
+type Described = ConstructorParameters<typeof PgliteQueryError>[0];
+type FromWorker =
+  | { type: 'ready' }
+  | { type: 'failed'; error: Described }
+  | { type: 'closed' }
+  | { type: 'notification'; channel: string; payload: string }
+  | { type: 'result'; id: number; rows?: unknown[]; affectedRows?: number; error?: Described };
+
+/**
+ * Starts the thread and opens `dataDir` (undefined: in memory); resolves once PGlite is open.
+ * Aborting `signal` before then stops the thread at once.
+ */
+export function startPgliteThread(dataDir: string | undefined, signal?: AbortSignal): Promise<PgliteThread> {
+  signal?.throwIfAborted();
+  const worker = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: { dataDir } });
+  const pending = new Map<number, { resolve: (r: { rows: unknown[]; affectedRows: number }) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  let stopped: Error | undefined;
+  let onClosed: (() => void) | undefined;
+
+  return new Promise((resolveStart, rejectStart) => {
+    const fail = (error: Error) => {
+      stopped ??= error;
+      for (const { reject } of pending.values()) reject(stopped);
+      pending.clear();
+      rejectStart(stopped);
+    };
+    worker.on('error', fail);
+    worker.on('exit', () => {
+      fail(new Error('the PGlite thread has stopped'));
+      onClosed?.();
+    });
+    const abort = () => {
+      fail(signal?.reason instanceof Error ? signal.reason : new Error('opening PGlite was aborted'));
+      void worker.terminate();
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+    worker.on('message', (message: FromWorker) => {
+      switch (message.type) {
+        case 'ready':
+          signal?.removeEventListener('abort', abort);
+          resolveStart(thread);
+          return;
+        case 'failed':
+          fail(new PgliteQueryError(message.error));
+          return;
+        case 'closed':
+          return;
+        case 'notification':
+          thread.onNotification?.(message.channel, message.payload);
+          return;
+        case 'result': {
+          const waiter = pending.get(message.id);
+          pending.delete(message.id);
+          if (message.error) waiter?.reject(new PgliteQueryError(message.error));
+          else waiter?.resolve({ rows: message.rows ?? [], affectedRows: message.affectedRows ?? 0 });
+        }
+      }
+    });
+
+    let closing: Promise<void> | undefined;
+    const send = (message: Record<string, unknown>) => {
+      if (stopped) return Promise.reject(stopped);
+      const id = nextId++;
+      return new Promise<{ rows: unknown[]; affectedRows: number }>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ ...message, id });
+      });
+    };
+    const thread: PgliteThread = {
+      onNotification: undefined,
+      query: (sql, params) => send({ type: 'query', sql, params }),
+      listen: async (channel) => {
+        await send({ type: 'listen', channel });
+      },
+      unlisten: async (channel) => {
+        await send({ type: 'unlisten', channel });
+      },
+      close() {
+        closing ??= new Promise<void>((resolve) => {
+          if (stopped) return resolve();
+          onClosed = resolve;
+          worker.postMessage({ type: 'close' });
+        });
+        return closing;
+      },
+    };
+  });
+}
+
+/** Kysely over a PGlite thread: PostgreSQL's SQL, one connection, used by one caller at a time (transactions stay whole). */
+export class PgliteThreadDialect implements Dialect {
+  constructor(private readonly thread: PgliteThread) {}
+  createAdapter() {
+    return new PostgresAdapter();
+  }
+  createDriver(): Driver {
+    return new PgliteThreadDriver(this.thread);
+  }
+  createQueryCompiler() {
+    return new PostgresQueryCompiler();
+  }
+  createIntrospector(db: Kysely<unknown>) {
+    return new PostgresIntrospector(db);
+  }
+}
+
+class PgliteThreadConnection implements DatabaseConnection {
+  constructor(private readonly thread: PgliteThread) {}
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const { rows, affectedRows } = await this.thread.query(query.sql, query.parameters);
+    return { rows: rows as R[], ...(affectedRows > 0 ? { numAffectedRows: BigInt(affectedRows) } : {}) };
+  }
+  async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    yield await this.executeQuery<R>(query);
+  }
+}
+
+class PgliteThreadDriver implements Driver {
+  readonly #connection: PgliteThreadConnection;
+  #busy = false;
+  readonly #waiting: (() => void)[] = [];
+  constructor(private readonly thread: PgliteThread) {
+    this.#connection = new PgliteThreadConnection(thread);
+  }
+  async init() {}
+  async acquireConnection(): Promise<DatabaseConnection> {
+    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#busy = true;
+    return this.#connection;
+  }
+  async releaseConnection() {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#busy = false;
+  }
+  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
+    const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';
+    await connection.executeQuery(CompiledQuery.raw(`start transaction${isolation}`));
+  }
+  async commitTransaction(connection: DatabaseConnection) {
+    await connection.executeQuery(CompiledQuery.raw('commit'));
+  }
+  async rollbackTransaction(connection: DatabaseConnection) {
+    await connection.executeQuery(CompiledQuery.raw('rollback'));
+  }
+  async destroy() {
+    await this.thread.close();
+  }
+}

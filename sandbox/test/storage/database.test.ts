@@ -1,0 +1,212 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListTasksRequest, Task, TaskState } from '@a2a-js/sdk';
+import { ServerCallContext } from '@a2a-js/sdk/server';
+import { DatabaseTaskStore } from '@a2a-js/sdk/server/database';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../config.ts';
+import { databaseLocation, openDatabase, type Database, type DatabaseLocation } from '../../storage/database.ts';
+import { StorageError } from '../../storage/errors.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, MIGRATION_TABLE } from '../../storage/migrations.ts';
+import { freePorts, waitUntil } from '../processes.ts';
+import { startPostgresServer, type PostgresServer } from '../postgres-server.ts';
+
+const FIRST_VERSION = Object.keys(MIGRATIONS)[0]!;
+const TABLES = ['consents', 'conversations', 'guardian_requests', 'oidc_models', 'push_notification_configs', 'tasks'];
+
+async function tablesOf(database: Database): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    select table_name as name from information_schema.tables where table_schema = 'public' and table_name = any(${TABLES}) order by 1`.execute(
+    database.db,
+  );
+  return rows.map((r) => r.name);
+}
+
+function sampleTask(id: string): Task {
+  return Task.fromJSON({
+    id,
+    contextId: '7d3c5a9e-5f0b-4a39-9d1e-1a2b3c4d5e6f',
+    status: { state: 'TASK_STATE_AUTH_REQUIRED', timestamp: '2026-11-25T12:00:00.000Z' },
+  });
+}
+
+const caller = () => new ServerCallContext({ user: { isAuthenticated: true, userName: 'a2a-client@clients' }, requestedVersion: '1.0' });
+
+function stores(): { name: string; fresh: () => Promise<DatabaseLocation> }[] {
+  return [
+    { name: 'PGlite', fresh: async () => ({ kind: 'pglite', dataDir: join(scratchDir(), 'db') }) },
+    { name: 'PostgreSQL', fresh: async () => ({ kind: 'postgres', url: await postgres.createDatabase() }) },
+  ];
+}
+
+const scratch: string[] = [];
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sandbox-pglite-'));
+  scratch.push(dir);
+  return dir;
+}
+
+let postgres: PostgresServer;
+beforeAll(async () => {
+  postgres = await startPostgresServer();
+});
+afterAll(async () => {
+  await postgres?.stop();
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.concurrent.each(stores())('the database on $name', ({ fresh }) => {
+  it('migrates an empty database to the latest schema, and the A2A SDK task store works on it', async () => {
+    const database = await openDatabase(await fresh());
+    try {
+      expect(database.schemaVersion).toBe(LATEST_SCHEMA_VERSION);
+      expect(await tablesOf(database)).toEqual(TABLES);
+      const store = new DatabaseTaskStore(database.db);
+      await store.save(sampleTask('9b2f8f5e-1c1d-4c4e-8f57-3f0c2d9e7a10'), caller());
+      const loaded = await store.load('9b2f8f5e-1c1d-4c4e-8f57-3f0c2d9e7a10', caller());
+      expect(loaded?.status?.state).toBe(TaskState.TASK_STATE_AUTH_REQUIRED);
+      expect((await store.list(ListTasksRequest.fromJSON({ pageSize: 10 }), caller())).totalSize).toBe(1);
+
+      const heard: string[] = [];
+      const stop = await database.listen('task_events', (payload) => heard.push(payload));
+      await database.notify('task_events', '{"task":"9b2f8f5e"}');
+      await waitUntil(async () => (heard.length > 0 ? true : undefined), 5_000);
+      expect(heard).toEqual(['{"task":"9b2f8f5e"}']);
+      await stop();
+      await expect(database.listen('task events; drop table tasks', () => {})).rejects.toThrow(TypeError);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+
+  it('upgrades an existing database and keeps its rows; then refuses one a newer sandbox migrated', async () => {
+    const location = await fresh();
+    const old = await openDatabase(location, { schemaVersion: FIRST_VERSION });
+    try {
+      expect(old.schemaVersion).toBe(FIRST_VERSION);
+      expect(await tablesOf(old)).toEqual(['push_notification_configs', 'tasks']);
+      await new DatabaseTaskStore(old.db).save(sampleTask('0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f'), caller());
+    } finally {
+      await old.close();
+    }
+
+    const upgraded = await openDatabase(location);
+    try {
+      expect(upgraded.schemaVersion).toBe(LATEST_SCHEMA_VERSION);
+      expect(await tablesOf(upgraded)).toEqual(TABLES);
+      const task = await new DatabaseTaskStore(upgraded.db).load('0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f', caller());
+      expect(task?.id).toBe('0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f');
+      await sql`insert into ${sql.table(MIGRATION_TABLE)} (name, timestamp) values ('9999_from_a_newer_sandbox', '2099-01-01T00:00:00.000Z')`.execute(
+        upgraded.db,
+      );
+    } finally {
+      await upgraded.close();
+    }
+
+    const refused = await openDatabase(location).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(StorageError);
+    expect(refused).toMatchObject({ code: 'schema_too_new' });
+    expect((refused as Error).message).toContain('9999_from_a_newer_sandbox');
+  }, 90_000);
+});
+
+describe('the database on PostgreSQL', () => {
+  it('is migrated once when several processes start on it at the same time', async () => {
+    const url = await postgres.createDatabase();
+    const opened = await Promise.all([1, 2, 3].map(() => openDatabase({ kind: 'postgres', url })));
+    try {
+      expect(opened.map((d) => d.schemaVersion)).toEqual([LATEST_SCHEMA_VERSION, LATEST_SCHEMA_VERSION, LATEST_SCHEMA_VERSION]);
+      const { rows } = await sql<{ n: string | number }>`select count(*) as n from ${sql.table(MIGRATION_TABLE)}`.execute(opened[0]!.db);
+      expect(Number(rows[0]!.n)).toBe(Object.keys(MIGRATIONS).length);
+    } finally {
+      await Promise.all(opened.map((d) => d.close()));
+    }
+  });
+
+  it('delivers a NOTIFY from one process to LISTENers in another', async () => {
+    const url = await postgres.createDatabase();
+    const [listening, notifying] = await Promise.all([openDatabase({ kind: 'postgres', url }), openDatabase({ kind: 'postgres', url })]);
+    try {
+      const heard: string[] = [];
+      await listening.listen('consent_events', (payload) => heard.push(`a:${payload}`));
+      const stopSecond = await listening.listen('consent_events', (payload) => heard.push(`b:${payload}`));
+      await notifying.notify('consent_events', 'first');
+      await waitUntil(async () => (heard.length === 2 ? true : undefined), 5_000);
+      await stopSecond();
+      await notifying.notify('consent_events', 'second');
+      await waitUntil(async () => (heard.length === 3 ? true : undefined), 5_000);
+      expect(heard.sort()).toEqual(['a:first', 'a:second', 'b:first']);
+    } finally {
+      await Promise.all([listening.close(), notifying.close()]);
+    }
+  });
+
+  it('says which server it cannot reach, without its password', async () => {
+    const [port] = await freePorts(1);
+    const error = await openDatabase({ kind: 'postgres', url: `postgres://sandbox:s3cret@127.0.0.1:${port}/sandbox` }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'database_unreachable' });
+    expect((error as Error).message).toContain(`PostgreSQL at postgres://sandbox:***@127.0.0.1:${port}/sandbox`);
+    expect((error as Error).message).toContain('ECONNREFUSED');
+    expect((error as Error).message).not.toContain('s3cret');
+  });
+
+  it('says so when the database does not exist', async () => {
+    const error = await openDatabase({ kind: 'postgres', url: postgres.url('no_such_database') }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'database_unreachable' });
+    expect((error as Error).message).toContain('no_such_database');
+  });
+});
+
+describe('the PGlite folder', () => {
+  it('is refused with a reason when it is not a folder', async () => {
+    const file = join(scratchDir(), 'db');
+    writeFileSync(file, 'not a database');
+    const error = await openDatabase({ kind: 'pglite', dataDir: file }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'data_dir_unusable' });
+    expect((error as Error).message).toContain(file);
+  });
+});
+
+describe('a PGlite folder cut short while being made', () => {
+  it('stops at once when opening is aborted, and is made again on the next start', async () => {
+    const dataDir = join(scratchDir(), 'db');
+    const opening = new AbortController();
+    const aborted = openDatabase({ kind: 'pglite', dataDir }, { signal: opening.signal });
+    setImmediate(() => opening.abort(new Error('stopped while starting')));
+    await expect(aborted).rejects.toThrow('stopped while starting');
+    writeFileSync(join(dataDir, 'PG_VERSION'), 'half made');
+
+    const database = await openDatabase({ kind: 'pglite', dataDir });
+    try {
+      expect(database.schemaVersion).toBe(LATEST_SCHEMA_VERSION);
+      expect(existsSync(join(dataDir, 'sandbox-database-complete'))).toBe(true);
+    } finally {
+      await database.close();
+    }
+  }, 90_000);
+});
+
+describe('where a service keeps its state', () => {
+  it('is a PGlite folder of its own under SANDBOX_STATE_DIR unless DATABASE_URL is set', () => {
+    const local = loadConfig({ SANDBOX_STATE_DIR: '/var/tmp/sandbox-state' });
+    expect(databaseLocation(local, 'agent')).toEqual({ kind: 'pglite', dataDir: '/var/tmp/sandbox-state/db/agent' });
+    expect(databaseLocation(local, 'tenant')).toEqual({ kind: 'pglite', dataDir: '/var/tmp/sandbox-state/db/tenant' });
+    const shared = loadConfig({ DATABASE_URL: 'postgres://sandbox@db.internal:5432/sandbox' });
+    expect(databaseLocation(shared, 'agent')).toEqual({ kind: 'postgres', url: 'postgres://sandbox@db.internal:5432/sandbox' });
+    expect(databaseLocation(shared, 'tenant')).toEqual(databaseLocation(shared, 'agent'));
+  });
+
+  it('refuses a DATABASE_URL that is not a PostgreSQL URL', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://localhost/sandbox' })).toThrow(/DATABASE_URL must be a PostgreSQL URL/);
+    expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL must be a PostgreSQL URL/);
+  });
+});

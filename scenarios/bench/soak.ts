@@ -1,0 +1,163 @@
+import { TaskState } from '@a2a-js/sdk';
+import { createHrApi } from '../../hr-api/server.ts';
+import { createMockGemini } from '../../mock-gemini/server.ts';
+import { createTenant } from '../../mock-guardian/tenant.ts';
+import { connectToAgent } from '../../sandbox/agent-client.ts';
+import { LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
+import { runTurn } from '../../sandbox/conversation.ts';
+import type { RunningCommand } from '../../sandbox/test/processes.ts';
+import { answersFor, benchEmployees, benchPeople, benchTenant, questionAbout } from './bench-tenant.ts';
+import { startAgentProcess } from './concurrent-consents.ts';
+import { readProcessMemory } from './process-memory.ts';
+import { check, figure, type BenchmarkResult } from './report.ts';
+
+/**
+ * A soak: questions at a steady rate for minutes, each approved as soon as
+ * it is pending, against an agent process whose finished tasks are forgotten
+ * beyond a small retention count. Memory must stay flat: the agent's RSS
+ * once the retention count is reached (the start) and at the end (drift),
+ * and the tasks it still holds.
+ */
+
+export interface SoakOptions {
+  /** Questions per second. */
+  rate: number;
+  /** Before the start reading: long enough to fill the retention count. */
+  warmupMs: number;
+  durationMs: number;
+  log?: (line: string) => void;
+}
+
+export const SOAK_DRIFT_FLOOR = 0.1;
+/** Finished tasks the soak's agent keeps (TASK_RETENTION_MAX); the warm-up fills it. */
+const RETENTION = 100;
+const PEOPLE = 200;
+
+export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> {
+  const people = benchPeople(PEOPLE, 'soak');
+  const tenant = createTenant({
+    tenantFile: benchTenant(people, { cibaInterval: 1, cibaRateLimitPerUserPerMinute: 5 }),
+    log: () => undefined,
+  });
+  const gemini = createMockGemini({ requireApiKey: true });
+  let agent: RunningCommand | undefined;
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const issuer = await tenant.listen(0, '127.0.0.1');
+    closers.push(() => tenant.close());
+    // The employee's phone: every request is approved the moment it is pending.
+    const unsubscribe = tenant.requests.subscribe((view) => {
+      if (view.status === 'pending') void tenant.requests.decide(view.id, 'approve').catch(() => undefined);
+    });
+    closers.push(async () => unsubscribe());
+    const hr = createHrApi({ issuer, audience: LOCAL_TENANT_DEFAULTS.apiAudience, employees: benchEmployees(people) });
+    const hrApiUrl = await hr.listen(0, '127.0.0.1');
+    closers.push(() => hr.close());
+    const geminiUrl = await gemini.listen(0, '127.0.0.1');
+    closers.push(() => gemini.close());
+    const started = await startAgentProcess({
+      IDENTITY_BACKEND: 'local',
+      TENANT_HTTPS: 'false',
+      TENANT_PORT: new URL(issuer).port,
+      HR_API_URL: hrApiUrl,
+      MOCK_GEMINI_PORT: new URL(geminiUrl).port,
+      GOOGLE_API_KEY: '',
+      CIBA_DELIVERY_MODE: 'poll',
+      CIBA_REQUESTED_EXPIRY: '',
+      HR_AGENT_URL: '',
+      TENANT_FILE: '',
+      TASK_RETENTION_MAX: String(RETENTION),
+    });
+    agent = started.agent;
+    const pid = agent.child.pid;
+    if (pid === undefined) throw new Error('The agent process has no pid');
+    const { client } = await connectToAgent({
+      agentUrl: started.url,
+      issuer,
+      audience: LOCAL_TENANT_DEFAULTS.agentAudience,
+      credentials: LOCAL_TENANT_DEFAULTS.a2aClient,
+    });
+
+    let asked = 0;
+    let completed = 0;
+    let wrong = 0;
+    const failures: string[] = [];
+    const turns = new Set<Promise<void>>();
+    const ask = () => {
+      const person = people[asked % people.length]!;
+      asked += 1;
+      const turn = runTurn(client, questionAbout(person), {}, { signal: AbortSignal.timeout(60_000) })
+        .then((result) => {
+          if (result.finalState === 'COMPLETED') completed += 1;
+          else failures.push(`${result.finalState}: ${result.answer}`);
+          if (result.finalState === 'COMPLETED' && !answersFor(person, result.answer)) wrong += 1;
+        })
+        .catch((error: unknown) => {
+          failures.push(String(error));
+        })
+        .finally(() => turns.delete(turn));
+      turns.add(turn);
+    };
+    /** Asks at `rate` per second for `ms`, on a schedule that does not drift with the machine's load. */
+    const askFor = async (ms: number) => {
+      const from = performance.now();
+      const first = asked;
+      for (;;) {
+        const due = first + Math.floor(((performance.now() - from) / 1000) * options.rate);
+        while (asked < due) ask();
+        if (performance.now() - from >= ms) return;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    await askFor(options.warmupMs);
+    const startRssKiB = readProcessMemory(pid).rssKiB;
+    const startAsked = asked;
+    await askFor(options.durationMs);
+    await Promise.all([...turns]);
+    const endRssKiB = readProcessMemory(pid).rssKiB;
+    const held = await client.listTasks({
+      tenant: '',
+      contextId: '',
+      status: TaskState.TASK_STATE_UNSPECIFIED,
+      pageToken: '',
+      statusTimestampAfter: undefined,
+      pageSize: 1,
+    });
+    const drift = (endRssKiB - startRssKiB) / startRssKiB;
+    options.log?.(
+      `soak: ${asked} asked (${asked - startAsked} after the start reading), ${completed} COMPLETED, ${wrong} wrong; ` +
+        `agent RSS ${Math.round(startRssKiB / 1024)} → ${Math.round(endRssKiB / 1024)} MiB (${(drift * 100).toFixed(1)}%), ${held.totalSize} tasks held`,
+    );
+    const mib = (kib: number) => kib / 1024;
+    return {
+      id: 'soak',
+      title: `Soak, ${options.rate} questions/s`,
+      method:
+        `${options.rate} verifications a second, each approved as soon as it is pending, against an agent process (CIBA poll, interval 1 s) ` +
+        `keeping ${RETENTION} finished tasks (TASK_RETENTION_MAX). The start reading of VmRSS is taken after ${options.warmupMs / 1000} s, ` +
+        `once retention is full; the end reading after ${options.durationMs / 1000} s more, once every question is answered. ` +
+        'Tasks held: ListTasks totalSize for the caller at the end.',
+      figures: [
+        figure('questions asked', 'count', [asked]),
+        figure("agent's RSS at the start", 'MiB', [mib(startRssKiB)]),
+        figure("agent's RSS at the end", 'MiB', [mib(endRssKiB)]),
+        figure('RSS drift, end vs start', 'x', [drift], options.durationMs >= 120_000 ? { op: '<=', value: SOAK_DRIFT_FLOOR } : undefined),
+        figure('tasks held at the end', 'count', [held.totalSize]),
+      ],
+      notes: { failures: failures.slice(0, 20) },
+      checks: [
+        check('every question COMPLETED', completed === asked && failures.length === 0, `${completed} of ${asked}`),
+        check('every answer names its own employee', wrong === 0, `${wrong} wrong`),
+        check('finished tasks are forgotten beyond the retention count', held.totalSize <= RETENTION, `${held.totalSize} held`),
+      ],
+    };
+  } finally {
+    if (agent) {
+      agent.signalGroup('SIGTERM');
+      await Promise.race([agent.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      agent.signalGroup('SIGKILL');
+    }
+    for (const close of closers.reverse()) await close();
+  }
+}
