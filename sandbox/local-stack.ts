@@ -150,7 +150,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     controlUrl,
     tenant,
     consentRequests,
-    async pendingRequestFor(userId, { timeoutMs = 10_000, except } = {}) {
+    async pendingRequestFor(userId, { timeoutMs = 30_000, except } = {}) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const pending = (await consentRequests({ userId, status: 'pending' })).find((r) => !except?.has(r.id));

@@ -7,6 +7,7 @@ import { stateName, TERMINAL_STATES, textOf, userMessage } from '../../sandbox/c
 import { collect, jsonRpc, sendRequest, wireSendParams } from './a2a-caller.ts';
 import { ask, employee, question, startLocalSandbox, type LocalSandbox } from './local-sandbox.ts';
 import { listenLocal } from '../../sandbox/http-listener.ts';
+import { waitUntil } from '../../sandbox/test/processes.ts';
 
 /**
  * DESIGN.md's outcome table end to end: @a2a-js/sdk's client calls the agent,
@@ -26,13 +27,12 @@ afterAll(async () => {
   await sandbox?.close();
 });
 
-async function untilTerminal(taskId: string): Promise<Task> {
-  for (let i = 0; i < 200; i++) {
+/** Waits on the task's state (bounded generously: the machine may be busy), never on a fixed time. */
+function untilTerminal(taskId: string): Promise<Task> {
+  return waitUntil(async () => {
     const task = await sandbox.caller.client.getTask({ id: taskId, tenant: '' });
-    if (TERMINAL_STATES.includes(stateName(task.status?.state))) return task;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`Task ${taskId} did not finish`);
+    return TERMINAL_STATES.includes(stateName(task.status?.state)) ? task : undefined;
+  }, 60_000);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -197,7 +197,7 @@ describe('push notifications', () => {
       const request = await sandbox.pendingRequestFor('auth0|jdoe');
       await sandbox.decide(request.id, 'approve');
       await untilTerminal(task.id);
-      for (let i = 0; i < 100 && !received.some((r) => r.body.statusUpdate?.status?.state === 'TASK_STATE_COMPLETED'); i++) await sleep(20);
+      await waitUntil(async () => (received.some((r) => r.body.statusUpdate?.status?.state === 'TASK_STATE_COMPLETED') ? true : undefined), 30_000);
       const states = received.flatMap((r) => (r.body.statusUpdate ? [r.body.statusUpdate.status.state as string] : []));
       expect(states).toEqual(['TASK_STATE_WORKING', 'TASK_STATE_AUTH_REQUIRED', 'TASK_STATE_WORKING', 'TASK_STATE_COMPLETED']);
       expect(received.some((r) => r.body.artifactUpdate)).toBe(true);

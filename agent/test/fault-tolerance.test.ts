@@ -19,10 +19,11 @@ import { createAgent } from '../server.ts';
  */
 
 const CIBA_POLL = /grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba/;
+/** Short enough that a hang costs seconds, long enough that a busy machine's slow answer is not taken for one. */
 const FAST: CallLimitOverrides = {
-  identity: { attemptTimeoutMs: 500, retries: 2, backoffMs: 20, maxBackoffMs: 1_500 },
-  hrApi: { attemptTimeoutMs: 500, retries: 2, backoffMs: 20, maxBackoffMs: 200 },
-  model: { attemptTimeoutMs: 500, retries: 1, backoffMs: 20, maxBackoffMs: 200 },
+  identity: { attemptTimeoutMs: 2_000, retries: 2, backoffMs: 20, maxBackoffMs: 1_500 },
+  hrApi: { attemptTimeoutMs: 2_000, retries: 2, backoffMs: 20, maxBackoffMs: 200 },
+  model: { attemptTimeoutMs: 2_000, retries: 1, backoffMs: 20, maxBackoffMs: 200 },
 };
 
 interface FaultyStack {
@@ -100,7 +101,7 @@ async function startFaultyStack(options: { deliveryMode: 'poll' | 'ping'; settin
     },
     ask: (email, onState) =>
       runTurn(caller.client, `Does the person with email ${email} work at Staff0?`, {}, {
-        signal: AbortSignal.timeout(25_000),
+        signal: AbortSignal.timeout(60_000),
         onEvent: (event) => {
           if (event.kind === 'state') onState?.(event.state);
         },
@@ -120,7 +121,7 @@ async function startFaultyStack(options: { deliveryMode: 'poll' | 'ping'; settin
 }
 
 /** Resolves with the first defined value of `probe`, checked on every turn of the event loop's timers. */
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
@@ -142,7 +143,7 @@ function faultyPolls(...faults: Fault[]) {
   };
 }
 
-describe('the identity backend failing while consent is pending', () => {
+describe('the identity backend failing while consent is pending', { timeout: 60_000 }, () => {
   it('still completes after approval when polls time out, or answer 503 or 429', async () => {
     const stack = await startFaultyStack({ deliveryMode: 'poll' });
     stack.identity.setRule(
@@ -186,8 +187,8 @@ describe('the identity backend failing while consent is pending', () => {
     expect(pendingAt).toBeGreaterThan(0);
     expect(result.finalState).toBe('FAILED');
     expect(result.answer).toBe('The identity backend no longer knows the approval request (it may have restarted); please ask again.');
-    // Noticed at the next check, far before the request's 300 s expiry (a loose bound: the machine may be busy).
-    expect(Date.now() - restartedAt).toBeLessThan(20_000);
+    // Noticed at a check, not at the request's 300 s expiry (a loose bound: the machine may be busy).
+    expect(Date.now() - restartedAt).toBeLessThan(60_000);
   });
 
   it('ends FAILED "timed out" when the backend cannot be reached until the request expires', async () => {
@@ -201,13 +202,13 @@ describe('the identity backend failing while consent is pending', () => {
   });
 });
 
-describe('the model failing', () => {
+describe('the model failing', { timeout: 60_000 }, () => {
   it('ends FAILED, naming the model, when it accepts the request and never answers', async () => {
     const stack = await startFaultyStack({ deliveryMode: 'poll' });
     stack.model.setRule(() => ({ kind: 'hang' }));
     const result = await stack.ask('jdoe@staff0.com');
     expect(result.finalState).toBe('FAILED');
-    expect(result.answer).toBe('The language model (gemini-2.5-flash) did not answer within 0.5 s, after 2 attempts.');
+    expect(result.answer).toBe('The language model (gemini-2.5-flash) did not answer within 2 s, after 2 attempts.');
     expect(stack.model.requests).toHaveLength(2);
   });
 
@@ -232,7 +233,7 @@ describe('the model failing', () => {
   });
 });
 
-describe('the HR API failing', () => {
+describe('the HR API failing', { timeout: 60_000 }, () => {
   it('completes when the HR API answers 503 once after approval', async () => {
     const stack = await startFaultyStack({ deliveryMode: 'poll' });
     let reads = 0;
@@ -251,6 +252,6 @@ describe('the HR API failing', () => {
       if (state === 'AUTH_REQUIRED') void stack.approve('auth0|jdoe');
     });
     expect(result.finalState).toBe('FAILED');
-    expect(result.answer).toBe('The HR API did not answer within 0.5 s, after 3 attempts.');
+    expect(result.answer).toBe('The HR API did not answer within 2 s, after 3 attempts.');
   });
 });

@@ -88,7 +88,7 @@ describe('admission limit', () => {
   });
 });
 
-async function until(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+async function until(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');

@@ -1,14 +1,9 @@
 import type { Client } from '@a2a-js/sdk/client';
-import { createHrApi } from '../../hr-api/server.ts';
-import { createMockGemini } from '../../mock-gemini/server.ts';
 import type { ConsentRegistry } from '../../mock-guardian/consent-requests.ts';
-import { createTenant } from '../../mock-guardian/tenant.ts';
-import { connectToAgent } from '../../sandbox/agent-client.ts';
-import { loadConfig, LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
 import { runTurn, type TurnResult } from '../../sandbox/conversation.ts';
-import { agentNodeFlags, nodeArgs } from '../../sandbox/services.ts';
-import { freePorts, runCommand, type RunningCommand } from '../../sandbox/test/processes.ts';
-import { answersFor, benchEmployees, benchPeople, benchTenant, questionAbout, type BenchPerson } from './bench-tenant.ts';
+import { runCommand, type RunningCommand } from '../../sandbox/test/processes.ts';
+import { startAgentProcessStack } from './agent-process-stack.ts';
+import { answersFor, benchPeople, questionAbout, type BenchPerson } from './bench-tenant.ts';
 import { readProcessMemory } from './process-memory.ts';
 import type { Random } from './random.ts';
 import { check, figure, type BenchmarkResult, type Check } from './report.ts';
@@ -78,21 +73,6 @@ interface Batch {
   tenantWarnings: string[];
 }
 
-export async function startAgentProcess(env: Record<string, string>): Promise<{ agent: RunningCommand; url: string }> {
-  const [port] = await freePorts(1);
-  const agentEnv = { ...env, HR_AGENT_PORT: String(port), SANDBOX_HOST: '127.0.0.1' };
-  // Started as `npm run sandbox` starts it, with the same Node flags.
-  const flags = agentNodeFlags(loadConfig({ ...process.env, ...agentEnv }));
-  const agent = runCommand(process.execPath, nodeArgs({ entry: 'agent/main.ts', nodeFlags: flags }), agentEnv);
-  try {
-    await agent.waitForOutput(/Staff0 HR Agent listening on/, 60_000);
-  } catch (error) {
-    agent.signalGroup('SIGKILL');
-    throw error;
-  }
-  return { agent, url: `http://127.0.0.1:${port}` };
-}
-
 export async function approve(controlUrl: string, id: string): Promise<void> {
   const response = await fetch(new URL(`requests/${encodeURIComponent(id)}/approve`, controlUrl), {
     method: 'POST',
@@ -126,53 +106,19 @@ function isReset(error: unknown): boolean {
 
 async function runBatch(options: ConcurrentConsentsOptions, batch: number): Promise<Batch> {
   const people = benchPeople(options.consents + WARMUP_TURNS, 'load');
-  const interval = INTERVAL[options.mode];
   const warmups = people.slice(0, WARMUP_TURNS);
   const load = people.slice(WARMUP_TURNS);
   const tenantWarnings: string[] = [];
-  const tenant = createTenant({
-    // One request per employee: Auth0's per-user limit of 5 a minute is never the bottleneck, so it stays on.
-    tenantFile: benchTenant(people, { cibaInterval: interval, cibaRateLimitPerUserPerMinute: 5 }),
+  let burners: RunningCommand[] = [];
+  const deadline = AbortSignal.timeout(BATCH_TIMEOUT_MS);
+  const stack = await startAgentProcessStack({
+    people,
+    mode: options.mode,
+    interval: INTERVAL[options.mode],
     log: (line) => tenantWarnings.push(line),
   });
-  const gemini = createMockGemini({ requireApiKey: true });
-  let agent: RunningCommand | undefined;
-  let burners: RunningCommand[] = [];
-  const closers: (() => Promise<void>)[] = [];
-  const deadline = AbortSignal.timeout(BATCH_TIMEOUT_MS);
   try {
-    const issuer = await tenant.listen(0, '127.0.0.1');
-    closers.push(() => tenant.close());
-    const hr = createHrApi({ issuer, audience: LOCAL_TENANT_DEFAULTS.apiAudience, employees: benchEmployees(people) });
-    const hrApiUrl = await hr.listen(0, '127.0.0.1');
-    closers.push(() => hr.close());
-    const geminiUrl = await gemini.listen(0, '127.0.0.1');
-    closers.push(() => gemini.close());
-
-    const started = await startAgentProcess({
-      IDENTITY_BACKEND: 'local',
-      TENANT_HTTPS: 'false',
-      TENANT_PORT: new URL(issuer).port,
-      HR_API_URL: hrApiUrl,
-      MOCK_GEMINI_PORT: new URL(geminiUrl).port,
-      GOOGLE_API_KEY: '',
-      CIBA_DELIVERY_MODE: options.mode,
-      CIBA_REQUESTED_EXPIRY: '',
-      HR_AGENT_URL: '',
-      TENANT_FILE: '',
-    });
-    agent = started.agent;
-    const pid = agent.child.pid;
-    if (pid === undefined) throw new Error('The agent process has no pid');
-    tenant.setVariable('HR_AGENT_URL', started.url);
-    const controlUrl = new URL('control/', issuer).href;
-    const { client } = await connectToAgent({
-      agentUrl: started.url,
-      issuer,
-      audience: LOCAL_TENANT_DEFAULTS.agentAudience,
-      credentials: LOCAL_TENANT_DEFAULTS.a2aClient,
-    });
-
+    const { tenant, controlUrl, client, pid } = stack;
     await Promise.all(warmups.map((person) => askAndApproveAtOnce(client, person, tenant.requests, controlUrl, deadline)));
     const baselineRssKiB = readProcessMemory(pid).rssKiB;
     if (options.busy) burners = keepCoresBusy();
@@ -248,12 +194,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     return result;
   } finally {
     for (const burner of burners) burner.signalGroup('SIGKILL');
-    if (agent) {
-      agent.signalGroup('SIGTERM');
-      await Promise.race([agent.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      agent.signalGroup('SIGKILL');
-    }
-    for (const close of closers.reverse()) await close();
+    await stack.close();
   }
 }
 

@@ -1,13 +1,7 @@
 import { TaskState } from '@a2a-js/sdk';
-import { createHrApi } from '../../hr-api/server.ts';
-import { createMockGemini } from '../../mock-gemini/server.ts';
-import { createTenant } from '../../mock-guardian/tenant.ts';
-import { connectToAgent } from '../../sandbox/agent-client.ts';
-import { LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
 import { runTurn } from '../../sandbox/conversation.ts';
-import type { RunningCommand } from '../../sandbox/test/processes.ts';
-import { answersFor, benchEmployees, benchPeople, benchTenant, questionAbout } from './bench-tenant.ts';
-import { startAgentProcess } from './concurrent-consents.ts';
+import { startAgentProcessStack } from './agent-process-stack.ts';
+import { answersFor, benchPeople, questionAbout } from './bench-tenant.ts';
 import { readProcessMemory } from './process-memory.ts';
 import { check, figure, type BenchmarkResult } from './report.ts';
 
@@ -35,49 +29,18 @@ const PEOPLE = 200;
 
 export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> {
   const people = benchPeople(PEOPLE, 'soak');
-  const tenant = createTenant({
-    tenantFile: benchTenant(people, { cibaInterval: 1, cibaRateLimitPerUserPerMinute: 5 }),
-    log: () => undefined,
+  const stack = await startAgentProcessStack({
+    people,
+    mode: 'poll',
+    interval: 1,
+    agentEnv: { TASK_RETENTION_MAX: String(RETENTION) },
   });
-  const gemini = createMockGemini({ requireApiKey: true });
-  let agent: RunningCommand | undefined;
-  const closers: (() => Promise<void>)[] = [];
+  const { tenant, client, pid } = stack;
+  // The employee's phone: every request is approved the moment it is pending.
+  const unsubscribe = tenant.requests.subscribe((view) => {
+    if (view.status === 'pending') void tenant.requests.decide(view.id, 'approve').catch(() => undefined);
+  });
   try {
-    const issuer = await tenant.listen(0, '127.0.0.1');
-    closers.push(() => tenant.close());
-    // The employee's phone: every request is approved the moment it is pending.
-    const unsubscribe = tenant.requests.subscribe((view) => {
-      if (view.status === 'pending') void tenant.requests.decide(view.id, 'approve').catch(() => undefined);
-    });
-    closers.push(async () => unsubscribe());
-    const hr = createHrApi({ issuer, audience: LOCAL_TENANT_DEFAULTS.apiAudience, employees: benchEmployees(people) });
-    const hrApiUrl = await hr.listen(0, '127.0.0.1');
-    closers.push(() => hr.close());
-    const geminiUrl = await gemini.listen(0, '127.0.0.1');
-    closers.push(() => gemini.close());
-    const started = await startAgentProcess({
-      IDENTITY_BACKEND: 'local',
-      TENANT_HTTPS: 'false',
-      TENANT_PORT: new URL(issuer).port,
-      HR_API_URL: hrApiUrl,
-      MOCK_GEMINI_PORT: new URL(geminiUrl).port,
-      GOOGLE_API_KEY: '',
-      CIBA_DELIVERY_MODE: 'poll',
-      CIBA_REQUESTED_EXPIRY: '',
-      HR_AGENT_URL: '',
-      TENANT_FILE: '',
-      TASK_RETENTION_MAX: String(RETENTION),
-    });
-    agent = started.agent;
-    const pid = agent.child.pid;
-    if (pid === undefined) throw new Error('The agent process has no pid');
-    const { client } = await connectToAgent({
-      agentUrl: started.url,
-      issuer,
-      audience: LOCAL_TENANT_DEFAULTS.agentAudience,
-      credentials: LOCAL_TENANT_DEFAULTS.a2aClient,
-    });
-
     let asked = 0;
     let completed = 0;
     let wrong = 0;
@@ -153,11 +116,7 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
       ],
     };
   } finally {
-    if (agent) {
-      agent.signalGroup('SIGTERM');
-      await Promise.race([agent.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      agent.signalGroup('SIGKILL');
-    }
-    for (const close of closers.reverse()) await close();
+    unsubscribe();
+    await stack.close();
   }
 }
