@@ -6,13 +6,14 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeServer, listenLocal } from '../../sandbox/http-listener.ts';
 import { buildAgentCard } from '../agent-card.ts';
-import { createAgent, type AgentHandle } from '../server.ts';
-import { startScriptedGemini, type ScriptedGemini } from './scripted-gemini.ts';
-import { startTestIssuer, type TestIssuer } from './test-issuer.ts';
+import type { AgentHandle } from '../server.ts';
+import type { ScriptedGemini } from './scripted-gemini.ts';
+import { AGENT_AUDIENCE, startStandaloneAgent, type StandaloneAgent } from './standalone-agent.ts';
+import type { TestIssuer } from './test-issuer.ts';
 
 /** A2A §3.6: an unsupported A2A-Version is answered -32009, exactly as the SDK answers it, in one log line. */
 
-const AGENT_AUDIENCE = 'https://staff0/agent';
+let standalone: StandaloneAgent;
 let issuer: TestIssuer;
 let gemini: ScriptedGemini;
 let agent: AgentHandle;
@@ -22,22 +23,8 @@ let bareUrl: string;
 const bare = createServer();
 
 beforeAll(async () => {
-  issuer = await startTestIssuer();
-  gemini = await startScriptedGemini();
-  agent = createAgent({
-    identity: {
-      issuer: issuer.issuer,
-      agentAudience: AGENT_AUDIENCE,
-      apiAudience: 'https://staff0/api',
-      managementAudience: `${issuer.issuer}api/v2/`,
-      client: { clientId: 'hr-agent', clientSecret: 'unused' },
-    },
-    hrApiUrl: 'http://127.0.0.1:9',
-    gemini: { apiKey: 'test', model: 'gemini-test', baseUrl: gemini.baseUrl },
-    ciba: { deliveryMode: 'poll' },
-    allowInsecureHttp: true,
-  });
-  agentUrl = await agent.listen(0, '127.0.0.1');
+  standalone = await startStandaloneAgent();
+  ({ issuer, gemini, agent, url: agentUrl } = standalone);
   token = await issuer.token({ sub: 'a2a-client@clients', aud: AGENT_AUDIENCE, scope: 'read:employee_status', azp: 'a2a-client' });
 
   // The SDK's own handler with the same card, to compare answers with.

@@ -1,11 +1,11 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeServer, listenLocal } from '../../sandbox/http-listener.ts';
-import { createAgent, type AgentHandle } from '../server.ts';
 import type { Resolver } from '../webhook-policy.ts';
 import { jsonRpc, wireSendParams } from './a2a-caller.ts';
-import { startScriptedGemini, type ScriptedGemini } from './scripted-gemini.ts';
-import { startTestIssuer, type TestIssuer } from './test-issuer.ts';
+import type { ScriptedGemini } from './scripted-gemini.ts';
+import { AGENT_AUDIENCE, startStandaloneAgent, type StandaloneAgent } from './standalone-agent.ts';
+import type { TestIssuer } from './test-issuer.ts';
 
 /**
  * Push notifications (A2A §9) through the agent's own sender and checked store:
@@ -13,7 +13,6 @@ import { startTestIssuer, type TestIssuer } from './test-issuer.ts';
  * and a name re-pointed inside between registration and delivery gets nothing.
  */
 
-const AGENT_AUDIENCE = 'https://staff0/agent';
 
 interface Received {
   path: string;
@@ -63,9 +62,9 @@ async function startReceiver(): Promise<Receiver> {
   }) as Receiver;
 }
 
+let standalone: StandaloneAgent;
 let issuer: TestIssuer;
 let gemini: ScriptedGemini;
-let agent: AgentHandle;
 let agentUrl: string;
 let receiver: Receiver;
 let token: string;
@@ -78,33 +77,16 @@ const resolve: Resolver = async (name) => {
 };
 
 beforeAll(async () => {
-  issuer = await startTestIssuer();
-  gemini = await startScriptedGemini();
+  standalone = await startStandaloneAgent({ webhooks: { allowLoopback: true, resolve, timeoutMs: 2000, log: (line) => logs.push(line) } });
+  ({ issuer, gemini, url: agentUrl } = standalone);
   gemini.reply(() => [{ text: 'I can only answer whether someone is an active Staff0 employee.' }]);
   receiver = await startReceiver();
-  agent = createAgent({
-    identity: {
-      issuer: issuer.issuer,
-      agentAudience: AGENT_AUDIENCE,
-      apiAudience: 'https://staff0/api',
-      managementAudience: `${issuer.issuer}api/v2/`,
-      client: { clientId: 'hr-agent', clientSecret: 'unused' },
-    },
-    hrApiUrl: 'http://127.0.0.1:9',
-    gemini: { apiKey: 'test', model: 'gemini-test', baseUrl: gemini.baseUrl },
-    ciba: { deliveryMode: 'poll' },
-    allowInsecureHttp: true,
-    webhooks: { allowLoopback: true, resolve, timeoutMs: 2000, log: (line) => logs.push(line) },
-  });
-  agentUrl = await agent.listen(0, '127.0.0.1');
   token = await issuer.token({ sub: 'a2a-client@clients', aud: AGENT_AUDIENCE, scope: 'read:employee_status', azp: 'a2a-client' });
 });
 
 afterAll(async () => {
-  await agent.close();
+  await standalone.close();
   await receiver.close();
-  await gemini.close();
-  await issuer.close();
 });
 
 interface RpcAnswer {

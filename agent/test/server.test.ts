@@ -3,41 +3,24 @@ import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory, RestTrans
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientCredentialsFlow } from '../../sandbox/agent-client.ts';
 import { userMessage } from '../../sandbox/conversation.ts';
-import { createAgent, type AgentHandle } from '../server.ts';
 import { jsonRpc, sendRequest, wireSendParams } from './a2a-caller.ts';
-import { startScriptedGemini, type ScriptedGemini } from './scripted-gemini.ts';
-import { startTestIssuer, type TestIssuer } from './test-issuer.ts';
+import type { ScriptedGemini } from './scripted-gemini.ts';
+import { AGENT_AUDIENCE, startStandaloneAgent, type StandaloneAgent } from './standalone-agent.ts';
+import type { TestIssuer } from './test-issuer.ts';
 
-const AGENT_AUDIENCE = 'https://staff0/agent';
 
+let standalone: StandaloneAgent;
 let issuer: TestIssuer;
 let gemini: ScriptedGemini;
-let agent: AgentHandle;
 let url: string;
 
 beforeAll(async () => {
-  issuer = await startTestIssuer();
-  gemini = await startScriptedGemini();
-  agent = createAgent({
-    identity: {
-      issuer: issuer.issuer,
-      agentAudience: AGENT_AUDIENCE,
-      apiAudience: 'https://staff0/api',
-      managementAudience: `${issuer.issuer}api/v2/`,
-      client: { clientId: 'hr-agent', clientSecret: 'unused' },
-    },
-    hrApiUrl: 'http://127.0.0.1:9',
-    gemini: { apiKey: 'test', model: 'gemini-test', baseUrl: gemini.baseUrl },
-    ciba: { deliveryMode: 'poll' },
-    allowInsecureHttp: true,
-  });
-  url = await agent.listen(0, '127.0.0.1');
+  standalone = await startStandaloneAgent();
+  ({ issuer, gemini, url } = standalone);
 });
 
 afterAll(async () => {
-  await agent.close();
-  await gemini.close();
-  await issuer.close();
+  await standalone.close();
 });
 
 const callerToken = (sub = 'a2a-client@clients', extra: Record<string, unknown> = {}) =>

@@ -1,41 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent, type AgentHandle } from '../server.ts';
 import { jsonRpc, wireSendParams } from './a2a-caller.ts';
-import { startScriptedGemini, type ScriptedGemini } from './scripted-gemini.ts';
-import { startTestIssuer, type TestIssuer } from './test-issuer.ts';
+import type { ScriptedGemini } from './scripted-gemini.ts';
+import { AGENT_AUDIENCE, startStandaloneAgent, type StandaloneAgent } from './standalone-agent.ts';
+import type { TestIssuer } from './test-issuer.ts';
 
 /** RFC 7519 §4.1.5–4.1.6 at the agent: a caller's token dated in the future is refused (TOKEN_CLOCK_TOLERANCE_SECONDS). */
 
-const AGENT_AUDIENCE = 'https://staff0/agent';
+let standalone: StandaloneAgent;
 let issuer: TestIssuer;
 let gemini: ScriptedGemini;
-let agent: AgentHandle;
 let url: string;
 
 beforeAll(async () => {
-  issuer = await startTestIssuer();
-  gemini = await startScriptedGemini();
-  agent = createAgent({
-    identity: {
-      issuer: issuer.issuer,
-      agentAudience: AGENT_AUDIENCE,
-      apiAudience: 'https://staff0/api',
-      managementAudience: `${issuer.issuer}api/v2/`,
-      client: { clientId: 'hr-agent', clientSecret: 'unused' },
-    },
-    hrApiUrl: 'http://127.0.0.1:9',
-    gemini: { apiKey: 'test', model: 'gemini-test', baseUrl: gemini.baseUrl },
-    ciba: { deliveryMode: 'poll' },
-    allowInsecureHttp: true,
-    clockToleranceSeconds: 10,
-  });
-  url = await agent.listen(0, '127.0.0.1');
+  standalone = await startStandaloneAgent({ clockToleranceSeconds: 10 });
+  ({ issuer, gemini, url } = standalone);
 });
 
 afterAll(async () => {
-  await agent.close();
-  await gemini.close();
-  await issuer.close();
+  await standalone.close();
 });
 
 const tokenWith = (claims: Record<string, number>) =>

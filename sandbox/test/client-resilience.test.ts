@@ -46,16 +46,21 @@ function fetchThatBreaksTheStream(): { fetch: typeof fetch; broken: () => boolea
   return { fetch: breaking, broken: () => broken };
 }
 
+/** The A2A Client's connection to the stack's agent, over `fetchImpl`. */
+function connectThrough(fetchImpl: typeof fetch) {
+  return connectToAgent({
+    agentUrl: stack.agentUrl,
+    issuer: stack.issuer,
+    audience: LOCAL_TENANT_DEFAULTS.agentAudience,
+    credentials: LOCAL_TENANT_DEFAULTS.a2aClient,
+    fetch: fetchImpl,
+  });
+}
+
 describe('a broken stream while consent is pending', () => {
   it('is followed again with SubscribeToTask, and the final state arrives', async () => {
     const { fetch: breaking, broken } = fetchThatBreaksTheStream();
-    const { client } = await connectToAgent({
-      agentUrl: stack.agentUrl,
-      issuer: stack.issuer,
-      audience: LOCAL_TENANT_DEFAULTS.agentAudience,
-      credentials: LOCAL_TENANT_DEFAULTS.a2aClient,
-      fetch: breaking,
-    });
+    const { client } = await connectThrough(breaking);
     const reasons: string[] = [];
     let approving: Promise<unknown> | undefined;
     const result = await runTurn(client, 'Does jdoe@staff0.com work at Staff0?', {}, {
@@ -78,13 +83,7 @@ describe('a broken stream while consent is pending', () => {
 
   it('is thrown as it is when no reconnecting was asked for', async () => {
     const { fetch: breaking } = fetchThatBreaksTheStream();
-    const { client } = await connectToAgent({
-      agentUrl: stack.agentUrl,
-      issuer: stack.issuer,
-      audience: LOCAL_TENANT_DEFAULTS.agentAudience,
-      credentials: LOCAL_TENANT_DEFAULTS.a2aClient,
-      fetch: breaking,
-    });
+    const { client } = await connectThrough(breaking);
     await expect(runTurn(client, 'Does jsmith@staff0.com work at Staff0?')).rejects.toThrow(/terminated/);
     const request = await stack.pendingRequestFor('auth0|jsmith');
     await stack.decide(request.id, 'deny');
