@@ -11,8 +11,10 @@ import type { Request, Response } from 'express';
  */
 
 export interface PingWaiter {
-  /** The `client_notification_token` to send with the backchannel request (CIBA §7.1). */
+  /** The `client_notification_token` to send with the backchannel request (CIBA §7.1); empty for a restored waiter. */
   readonly token: string;
+  /** SHA-256 of the token, hex: what is stored, so a restarted agent still recognises the backend's ping. */
+  readonly tokenDigest: string;
   /** Resolves on the next notification for this request; rejects when `signal` aborts. */
   next(signal: AbortSignal): Promise<void>;
   /** Binds the waiter to the `auth_req_id` the backend issued (CIBA §7.3). */
@@ -22,7 +24,11 @@ export interface PingWaiter {
 
 export interface PingNotifications {
   register(): PingWaiter;
-  handle(req: Request, res: Response): void;
+  /** A waiter for a request made before a restart (or by another agent process), from its stored token digest. */
+  restore(tokenDigest: string, authReqId: string): PingWaiter;
+  /** Wakes the waiter of `authReqId`, for a ping another agent process received; false if none waits here. */
+  wake(authReqId: string): boolean;
+  handle(req: Request, res: Response): void | Promise<void>;
   /** Rejects every waiter; used when the agent shuts down. */
   close(): void;
 }
@@ -42,19 +48,25 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
-export function createPingNotifications(): PingNotifications {
+export interface PingNotificationOptions {
+  /**
+   * Asked about a ping whose token no waiter here knows: true if another agent process waits for it
+   * (and has been told), so the backend gets 204 rather than 401.
+   */
+  relay?: (tokenDigest: string, authReqId: string) => Promise<boolean>;
+}
+
+export function createPingNotifications(options: PingNotificationOptions = {}): PingNotifications {
   // Keyed by the token's digest: looking up a digest reveals nothing about the token itself.
   const entries = new Map<string, Entry>();
 
-  return {
-    register() {
-      const token = randomBytes(32).toString('base64url');
-      const tokenDigest = digest(token);
-      const key = tokenDigest.toString('hex');
-      const entry: Entry = { tokenDigest, authReqId: undefined, signalled: false, wake: undefined, fail: undefined };
-      entries.set(key, entry);
-      return {
+  const waiterFor = (token: string, tokenDigest: Buffer, authReqId: string | undefined): PingWaiter => {
+    const key = tokenDigest.toString('hex');
+    const entry: Entry = { tokenDigest, authReqId, signalled: false, wake: undefined, fail: undefined };
+    entries.set(key, entry);
+    return {
         token,
+        tokenDigest: key,
         bind(authReqId) {
           entry.authReqId = authReqId;
         },
@@ -83,12 +95,32 @@ export function createPingNotifications(): PingNotifications {
           });
         },
         release() {
-          entries.delete(key);
+          if (entries.get(key) === entry) entries.delete(key);
         },
       };
+  };
+
+  return {
+    register() {
+      const token = randomBytes(32).toString('base64url');
+      return waiterFor(token, digest(token), undefined);
     },
 
-    handle(req, res) {
+    restore(tokenDigest, authReqId) {
+      return waiterFor('', Buffer.from(tokenDigest, 'hex'), authReqId);
+    },
+
+    wake(authReqId) {
+      for (const entry of entries.values()) {
+        if (entry.authReqId !== authReqId) continue;
+        if (entry.wake) entry.wake();
+        else entry.signalled = true;
+        return true;
+      }
+      return false;
+    },
+
+    async handle(req, res) {
       const match = BEARER.exec(req.headers.authorization ?? '');
       const presented = match?.[1] ? digest(match[1]) : undefined;
       const entry = presented ? entries.get(presented.toString('hex')) : undefined;
@@ -103,6 +135,13 @@ export function createPingNotifications(): PingNotifications {
         timingSafeEqual(entry.tokenDigest, presented) &&
         authReqId !== undefined &&
         (entry.authReqId === undefined || sameString(entry.authReqId, authReqId));
+      if (!entry && presented !== undefined && authReqId !== undefined && options.relay) {
+        const relayed = await options.relay(presented.toString('hex'), authReqId).catch(() => false);
+        if (relayed) {
+          res.status(204).end();
+          return;
+        }
+      }
       if (!known || !entry) {
         // RFC 6750 §3: one answer for a missing, unknown or mismatched token.
         res.status(401).set('WWW-Authenticate', 'Bearer realm="ciba-notify"').json({ error: 'invalid_token' });

@@ -40,17 +40,49 @@ export interface PendingConsent {
   employeeId: string;
   bindingMessage: string;
   expiresAt: Date;
+  /** Where the employee finds the request (consentChannel); absent: Guardian push. */
+  channel?: ConsentChannel;
+  /** What another start of the agent needs to go on waiting for the answer (kept in the database). */
+  resumable?: ResumableConsent;
+}
+
+export type ConsentChannel = 'guardian-push' | 'email';
+
+/**
+ * Auth0 picks the channel by `requested_expiry`: Guardian push up to 300 s ("Mobile push notifications
+ * with CIBA"), email from 301 s to 259200 s ("Email notifications with CIBA"); its default expiry is 300 s.
+ */
+export function consentChannel(requestedExpiry: number | undefined): ConsentChannel {
+  return requestedExpiry !== undefined && requestedExpiry > 300 ? 'email' : 'guardian-push';
+}
+
+export interface ResumableConsent {
+  /** CIBA §7.3 `auth_req_id`. */
+  authReqId: string;
+  deliveryMode: 'poll' | 'ping';
+  /** Seconds between token requests (CIBA §7.3 `interval`). */
+  interval: number;
+  /** SHA-256 (hex) of the ping's `client_notification_token` (CIBA §7.1), never the token. */
+  notificationTokenDigest: string | undefined;
 }
 
 export interface ConsentRequest {
   /** Aborting it (CancelTask) stops waiting at once; no further token requests are made. */
   signal: AbortSignal;
-  onPending(pending: PendingConsent): void;
+  /** Awaited before waiting for the answer, so a pending consent is recorded before anyone hears of it. */
+  onPending(pending: PendingConsent): void | Promise<void>;
+  /** RFC 9396 details shown to the employee and carried by the token; sent as `authorization_details` (JSON). */
+  authorizationDetails?: readonly object[];
 }
 
 export interface CibaAuthorizer {
   /** Resolves with the HR API access token once the employee approves; rejects with an `AgentError`. */
   requestConsent(employeeId: string, request: ConsentRequest): Promise<string>;
+  /**
+   * Goes on waiting for a consent requested before a restart (or by another agent process): asks the
+   * token endpoint at once, then as `requestConsent` does, until the answer or the expiry.
+   */
+  resumeConsent(consent: ResumableConsent & { employeeId: string; expiresAt: Date }, request: { signal: AbortSignal }): Promise<string>;
 }
 
 export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
@@ -60,7 +92,7 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
   const { policy } = options;
 
   return {
-    async requestConsent(employeeId, { signal, onPending }) {
+    async requestConsent(employeeId, { signal, onPending, authorizationDetails }) {
       const config = await options.identity.configuration();
       const waiter = options.deliveryMode === 'ping' ? options.notifications.register() : undefined;
       try {
@@ -73,6 +105,7 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
         };
         if (options.requestedExpiry !== undefined) parameters.requested_expiry = String(options.requestedExpiry);
         if (waiter) parameters.client_notification_token = waiter.token;
+        if (authorizationDetails !== undefined) parameters.authorization_details = JSON.stringify(authorizationDetails);
 
         const started = await policy.call('identity', () => oidc.initiateBackchannelAuthentication(config, parameters), {
           signal,
@@ -86,15 +119,47 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
         });
         if (signal.aborted) throw new AgentError('canceled', 'The request was canceled');
         const expiresAt = now() + started.expires_in * 1000;
+        const interval = started.interval ?? DEFAULT_INTERVAL;
         waiter?.bind(started.auth_req_id);
-        onPending({ employeeId, bindingMessage, expiresAt: new Date(expiresAt) });
+        await onPending({
+          employeeId,
+          bindingMessage,
+          expiresAt: new Date(expiresAt),
+          channel: consentChannel(options.requestedExpiry),
+          resumable: {
+            authReqId: started.auth_req_id,
+            deliveryMode: options.deliveryMode,
+            interval,
+            notificationTokenDigest: waiter?.tokenDigest,
+          },
+        });
+        if (signal.aborted) throw new AgentError('canceled', 'The request was canceled');
 
-        const tokens = await waitForAnswer(config, started, expiresAt, signal, waiter);
+        const tokens = await waitForAnswer(config, started.auth_req_id, interval, expiresAt, signal, waiter);
         checkSubject(tokens, employeeId);
         return tokens.access_token;
       } catch (error) {
         if (signal.aborted) throw new AgentError('canceled', 'The request was canceled', { cause: error });
         throw consentError(error, undefined);
+      } finally {
+        waiter?.release();
+      }
+    },
+
+    async resumeConsent(consent, { signal }) {
+      const expiresAt = consent.expiresAt.getTime();
+      const waiter =
+        consent.deliveryMode === 'ping' && consent.notificationTokenDigest
+          ? options.notifications.restore(consent.notificationTokenDigest, consent.authReqId)
+          : undefined;
+      try {
+        const config = await options.identity.configuration();
+        const tokens = await waitForAnswer(config, consent.authReqId, consent.interval, expiresAt, signal, waiter, 0);
+        checkSubject(tokens, consent.employeeId);
+        return tokens.access_token;
+      } catch (error) {
+        if (signal.aborted) throw new AgentError('canceled', 'The request was canceled', { cause: error });
+        throw consentError(error, expiresAt);
       } finally {
         waiter?.release();
       }
@@ -111,22 +176,25 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
    */
   async function waitForAnswer(
     config: oidc.Configuration,
-    started: oidc.BackchannelAuthenticationResponse,
+    authReqId: string,
+    intervalSeconds: number,
     expiresAt: number,
     signal: AbortSignal,
     waiter: PingWaiter | undefined,
+    firstWaitMs?: number,
   ): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
-    let interval = (started.interval ?? DEFAULT_INTERVAL) * 1000;
+    let interval = intervalSeconds * 1000;
     // One interval past the expiry lets the backend report `expired_token` itself.
     const giveUpAt = expiresAt + interval;
-    let waitMs = interval;
+    if (now() > giveUpAt) throw expired();
+    let waitMs = firstWaitMs ?? interval;
     let lastFailure: string | undefined;
     for (;;) {
-      await pause(waiter ? waitMs + Math.round(random() * interval * PING_CHECK_JITTER) : waitMs, signal, waiter);
+      if (waitMs > 0) await pause(waiter ? waitMs + Math.round(random() * interval * PING_CHECK_JITTER) : waitMs, signal, waiter);
       try {
         return await policy.attempt(
           'identity',
-          () => oidc.genericGrantRequest(config, CIBA_GRANT_TYPE, { auth_req_id: started.auth_req_id }),
+          () => oidc.genericGrantRequest(config, CIBA_GRANT_TYPE, { auth_req_id: authReqId }),
           signal,
         );
       } catch (error) {

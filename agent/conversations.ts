@@ -1,4 +1,6 @@
 import type { Content } from '@google/genai';
+import type { Kysely } from 'kysely';
+import type { DatabaseSchema } from '../sandbox/storage/schema.ts';
 
 /**
  * Earlier turns per A2A context, so that a reply to INPUT_REQUIRED (same
@@ -9,8 +11,8 @@ import type { Content } from '@google/genai';
  */
 
 export interface Conversations {
-  get(owner: string, contextId: string): Content[];
-  set(owner: string, contextId: string, contents: Content[]): void;
+  get(owner: string, contextId: string): Promise<Content[]>;
+  set(owner: string, contextId: string, contents: Content[]): Promise<void>;
 }
 
 export interface ConversationLimits {
@@ -36,16 +38,52 @@ export function createConversations(options: ConversationLimits = {}): Conversat
   };
 
   return {
-    get(owner, contextId) {
+    async get(owner, contextId) {
       forgetOld();
       return [...(contexts.get(key(owner, contextId))?.contents ?? [])];
     },
-    set(owner, contextId, contents) {
+    async set(owner, contextId, contents) {
       const k = key(owner, contextId);
       // Re-inserting keeps the Map in least-recently-used order.
       contexts.delete(k);
       contexts.set(k, { contents: trim(contents, maxTurns), at: now() });
       forgetOld();
+    },
+  };
+}
+
+/**
+ * The same, kept in the database's `conversations` table, so a reply to
+ * INPUT_REQUIRED is understood after a restart or by another agent process.
+ * Idle conversations are deleted by `sweep` (called on the agent's retention timer).
+ */
+export function createDatabaseConversations(
+  db: Kysely<DatabaseSchema>,
+  options: Pick<ConversationLimits, 'maxTurns' | 'maxAgeMs'> = {},
+): Conversations & { sweep(): Promise<void> } {
+  const maxTurns = options.maxTurns ?? 24;
+  const maxAgeMs = options.maxAgeMs ?? 60 * 60 * 1000;
+  return {
+    async get(owner, contextId) {
+      const row = await db
+        .selectFrom('conversations')
+        .select(['contents', 'updated_at'])
+        .where('owner', '=', owner)
+        .where('context_id', '=', contextId)
+        .executeTakeFirst();
+      if (!row || row.updated_at.getTime() < Date.now() - maxAgeMs || !Array.isArray(row.contents)) return [];
+      return row.contents as Content[];
+    },
+    async set(owner, contextId, contents) {
+      const json = JSON.stringify(trim(contents, maxTurns));
+      await db
+        .insertInto('conversations')
+        .values({ owner, context_id: contextId, contents: json, updated_at: new Date() })
+        .onConflict((c) => c.columns(['owner', 'context_id']).doUpdateSet({ contents: json, updated_at: new Date() }))
+        .execute();
+    },
+    async sweep() {
+      await db.deleteFrom('conversations').where('updated_at', '<', new Date(Date.now() - maxAgeMs)).execute();
     },
   };
 }

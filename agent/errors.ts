@@ -22,7 +22,9 @@ export type AgentErrorCode =
   /** The identity backend no longer knows the pending request (CIBA §11 `invalid_grant`), e.g. it restarted. */
   | 'request_lost'
   /** The task outlived every deadline it could legitimately wait on; the watchdog ended it. */
-  | 'deadline_exceeded';
+  | 'deadline_exceeded'
+  /** The agent process working on the task stopped (a restart) before the employee's approval was pending. */
+  | 'interrupted';
 
 export class AgentError extends Error {
   constructor(

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Role, TaskState, type Message, type Part, type Task } from '@a2a-js/sdk';
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
 import type { PendingConsent } from './ciba.ts';
+import { NO_LEDGER, type ResumeState, type Run, type StoredConsent, type TaskLedger } from './task-ledger.ts';
 import { closedExchange, type Conversations } from './conversations.ts';
 import { formatSeconds } from './call-policy.ts';
+import { callerOf } from './authorization-details.ts';
 import { AgentError, toAgentError } from './errors.ts';
 import { outcomeFor } from './outcomes.ts';
-import type { Planner } from './planner.ts';
+import type { PlanCheckpoint, Planner } from './planner.ts';
 import type { Tools } from './tools.ts';
 
 /**
@@ -28,6 +30,8 @@ export interface ExecutorOptions {
    * how long past a pending consent's expiry; past either it ends FAILED.
    */
   deadlines?: TaskDeadlines;
+  /** Where work in flight is written down so another start can finish it (agent/task-ledger.ts); nothing otherwise. */
+  ledger?: TaskLedger;
 }
 
 export interface TaskDeadlines {
@@ -36,15 +40,28 @@ export interface TaskDeadlines {
 }
 
 export interface HrAgentExecutor extends AgentExecutor {
-  /** Stops every running task (polling included); used on shutdown. */
+  /** Stops every running task (polling included), recording nothing as finished; used on shutdown. */
   abortAll(): void;
   /** Tasks whose execution is under way, pending consents included. */
   activeTasks(): number;
+  isRunning(taskId: string): boolean;
+  /** Stops a task here without a word: another agent process has taken it over (its lease lapsed here). */
+  abandon(taskId: string): void;
+  /**
+   * Finishes a task whose consent was requested by an earlier start of the agent (or another agent
+   * process), publishing on `bus` as `execute` would: waits for the answer, reads the HR API, lets the
+   * planner go on from its stored checkpoint.
+   */
+  resume(consent: StoredConsent, bus: ExecutionEventBus): Promise<void>;
+  /** Ends FAILED a task whose process stopped while it worked before any consent was pending (see README). */
+  endInterrupted(run: Run, bus: ExecutionEventBus): Promise<void>;
 }
 
 interface RunningTask {
   contextId: string;
   controller: AbortController;
+  /** Another agent process took the task over (this one lost its lease): its records are that process's now. */
+  abandoned?: boolean;
   /** Set once a final state was published; nothing is published after it. */
   closed: boolean;
   /** True while `execute()` runs; false while the task waits for input. */
@@ -64,13 +81,142 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
   const maxInputLength = options.maxInputLength ?? 2000;
   const maxWaitingTasks = options.maxWaitingTasks ?? 10_000;
   const deadlines = options.deadlines;
+  const ledger = options.ledger ?? NO_LEDGER;
   const tasks = new Map<string, RunningTask>();
+  /** Set by `abortAll`: a stopping agent records nothing as finished, so its work stays resumable. */
+  let stopping = false;
   /** Tasks left waiting for input are remembered (for CancelTask) up to a bound, oldest forgotten first. */
   const forgetOldestWaiting = () => {
     for (const [id, task] of tasks) {
       if (tasks.size <= maxWaitingTasks) break;
       if (!task.active) tasks.delete(id);
     }
+  };
+
+  /** One execution of a task in this process: its bookkeeping and the only ways it publishes. */
+  const begin = (taskId: string, contextId: string, bus: ExecutionEventBus) => {
+    let finish: () => void = () => undefined;
+    const running: RunningTask = {
+      contextId,
+      controller: new AbortController(),
+      closed: false,
+      active: true,
+      done: new Promise<void>((resolve) => (finish = resolve)),
+      watchdog: undefined,
+    };
+    tasks.set(taskId, running);
+    const publishStatus = (state: TaskState, text?: string, metadata?: Record<string, unknown>) => {
+      if (running.closed) return;
+      if (TERMINAL.has(state)) running.closed = true;
+      bus.publish(
+        AgentEvent.statusUpdate({
+          taskId,
+          contextId,
+          status: {
+            state,
+            message: text === undefined ? undefined : agentMessage(taskId, contextId, text),
+            timestamp: new Date().toISOString(),
+          },
+          metadata,
+        }),
+      );
+    };
+
+    /** A completed task always carries its answer as an artifact (A2A §6.7). */
+    const finishWith = (state: TaskState, text: string) => {
+      if (running.closed) return;
+      if (state === TaskState.TASK_STATE_COMPLETED) {
+        bus.publish(
+          AgentEvent.artifactUpdate({
+            taskId,
+            contextId,
+            artifact: {
+              artifactId: randomUUID(),
+              name: 'answer',
+              description: 'Whether the person is an active employee of Staff0',
+              parts: [textPart(text)],
+              metadata: undefined,
+              extensions: [],
+            },
+            append: false,
+            lastChunk: true,
+            metadata: undefined,
+          }),
+        );
+      }
+      publishStatus(state, text);
+    };
+
+    /** No task stays open without a reason: past its deadline it ends FAILED, saying why. */
+    const armWatchdog = (at: number, why: string) => {
+      if (!deadlines) return;
+      clearTimeout(running.watchdog);
+      running.watchdog = setTimeout(() => {
+        if (running.closed) return;
+        const error = new AgentError('deadline_exceeded', why);
+        running.controller.abort(error);
+        const outcome = outcomeFor(error);
+        finishWith(outcome.state, outcome.text);
+      }, Math.max(0, at - Date.now()));
+    };
+    const armAfterConsent = (expiresAt: Date) => {
+      if (!deadlines) return;
+      armWatchdog(
+        expiresAt.getTime() + deadlines.afterConsentExpiryMs,
+        `The request did not finish within ${formatSeconds(deadlines.afterConsentExpiryMs)} of the approval request's expiry, so it was stopped`,
+      );
+    };
+
+    /** What the tool session reports: a pending consent is recorded (with the plan to resume) before it is announced. */
+    const consentEvents = (owner: string, resumeState: () => Omit<ResumeState, 'checkpoint'> & { checkpoint: PlanCheckpoint | undefined }) => {
+      let pendingId: string | undefined;
+      return {
+      onConsentPending: async (pending: PendingConsent & { employee: string }) => {
+        armAfterConsent(pending.expiresAt);
+        const { checkpoint, ...rest } = resumeState();
+        pendingId = pending.resumable?.authReqId;
+        if (pending.resumable && checkpoint) {
+          await ledger.consentPending({
+            ...pending.resumable,
+            owner,
+            taskId,
+            contextId,
+            employeeId: pending.employeeId,
+            employeeLabel: pending.employee,
+            bindingMessage: pending.bindingMessage,
+            expiresAt: pending.expiresAt,
+            resume: { ...rest, checkpoint },
+          });
+        }
+        publishStatus(TaskState.TASK_STATE_AUTH_REQUIRED, consentText(pending), {
+          consent: {
+            employee: pending.employee,
+            binding_message: pending.bindingMessage,
+            expires_at: wholeSeconds(pending.expiresAt),
+            channel: pending.channel ?? 'guardian-push',
+          },
+        });
+      },
+      onConsentSettled: () => {
+        // Answered: nobody may poll it again, and a restart from here on cannot resume the task.
+        if (pendingId !== undefined) void ledger.consentSettled(pendingId).catch(() => undefined);
+        pendingId = undefined;
+        publishStatus(TaskState.TASK_STATE_WORKING);
+      },
+      };
+    };
+
+    /** Records the end: the ledger forgets the task, unless the agent is stopping (then it stays resumable). */
+    const end = async (owner: string) => {
+      clearTimeout(running.watchdog);
+      running.active = false;
+      if (running.closed) tasks.delete(taskId);
+      forgetOldestWaiting();
+      if (!stopping && !running.abandoned) await ledger.finished({ owner, taskId }).catch(() => undefined);
+      finish();
+    };
+
+    return { running, publishStatus, finishWith, armWatchdog, armAfterConsent, consentEvents, end };
   };
 
   return {
@@ -88,70 +234,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         return;
       }
 
-      let finish: () => void = () => undefined;
-      const running: RunningTask = {
-        contextId,
-        controller: new AbortController(),
-        closed: false,
-        active: true,
-        done: new Promise<void>((resolve) => (finish = resolve)),
-        watchdog: undefined,
-      };
-      tasks.set(taskId, running);
-      const publishStatus = (state: TaskState, text?: string, metadata?: Record<string, unknown>) => {
-        if (running.closed) return;
-        if (TERMINAL.has(state)) running.closed = true;
-        bus.publish(
-          AgentEvent.statusUpdate({
-            taskId,
-            contextId,
-            status: {
-              state,
-              message: text === undefined ? undefined : agentMessage(taskId, contextId, text),
-              timestamp: new Date().toISOString(),
-            },
-            metadata,
-          }),
-        );
-      };
-
-      /** A completed task always carries its answer as an artifact (A2A §6.7). */
-      const finishWith = (state: TaskState, text: string) => {
-        if (running.closed) return;
-        if (state === TaskState.TASK_STATE_COMPLETED) {
-          bus.publish(
-            AgentEvent.artifactUpdate({
-              taskId,
-              contextId,
-              artifact: {
-                artifactId: randomUUID(),
-                name: 'answer',
-                description: 'Whether the person is an active employee of Staff0',
-                parts: [textPart(text)],
-                metadata: undefined,
-                extensions: [],
-              },
-              append: false,
-              lastChunk: true,
-              metadata: undefined,
-            }),
-          );
-        }
-        publishStatus(state, text);
-      };
-
-      /** No task stays open without a reason: past its deadline it ends FAILED, saying why. */
-      const armWatchdog = (at: number, why: string) => {
-        if (!deadlines) return;
-        clearTimeout(running.watchdog);
-        running.watchdog = setTimeout(() => {
-          if (running.closed) return;
-          const error = new AgentError('deadline_exceeded', why);
-          running.controller.abort(error);
-          const outcome = outcomeFor(error);
-          finishWith(outcome.state, outcome.text);
-        }, Math.max(0, at - Date.now()));
-      };
+      const { running, publishStatus, finishWith, armWatchdog, consentEvents, end } = begin(taskId, contextId, bus);
       if (deadlines) {
         armWatchdog(
           Date.now() + deadlines.beforeConsentMs,
@@ -166,49 +249,99 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
           publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, 'Please ask in text, giving the work email address or employee id of the person to check.');
           return;
         }
+        await ledger.started({ owner, taskId, contextId });
         const signal = running.controller.signal;
-        const session = options.tools.session(signal, {
-          onConsentPending: (pending) => {
-            if (deadlines) {
-              armWatchdog(
-                pending.expiresAt.getTime() + deadlines.afterConsentExpiryMs,
-                `The request did not finish within ${formatSeconds(deadlines.afterConsentExpiryMs)} of the approval request's expiry, so it was stopped`,
-              );
-            }
-            publishStatus(TaskState.TASK_STATE_AUTH_REQUIRED, consentText(pending), {
-              consent: {
-                employee: pending.employee,
-                binding_message: pending.bindingMessage,
-                expires_at: wholeSeconds(pending.expiresAt),
-              },
-            });
-          },
-          onConsentSettled: () => publishStatus(TaskState.TASK_STATE_WORKING),
-        });
-        const history = options.conversations.get(owner, contextId);
+        const history = await options.conversations.get(owner, contextId);
+        let checkpoint: PlanCheckpoint | undefined;
+        const session = options.tools.session(
+          signal,
+          consentEvents(owner, () => ({ checkpoint, userText, historyLength: history.length })),
+          callerOf(context.context.user),
+        );
         let result;
         try {
-          result = await options.planner.run({ history, userText, tools: session, signal });
+          result = await options.planner.run({ history, userText, tools: session, signal, onCall: (at) => (checkpoint = at) });
         } catch (error) {
           if (running.closed) return;
           const outcome = outcomeFor(toAgentError(error, 'The request'));
-          options.conversations.set(owner, contextId, closedExchange(history, userText, outcome.text));
+          await options.conversations.set(owner, contextId, closedExchange(history, userText, outcome.text));
           finishWith(outcome.state, outcome.text);
           return;
         }
         if (running.closed) return;
-        options.conversations.set(owner, contextId, result.transcript);
+        await options.conversations.set(owner, contextId, result.transcript);
         if (result.kind === 'input_required') {
           publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, result.question);
           return;
         }
         finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
+      } catch (error) {
+        // The conversation store failed: the task still ends, saying so.
+        if (running.closed) return;
+        const outcome = outcomeFor(toAgentError(error, 'The request'));
+        finishWith(outcome.state, outcome.text);
       } finally {
-        clearTimeout(running.watchdog);
-        running.active = false;
-        if (running.closed) tasks.delete(taskId);
-        forgetOldestWaiting();
-        finish();
+        await end(owner);
+      }
+    },
+
+    async resume(consent, bus) {
+      if (tasks.has(consent.taskId)) return;
+      const { owner, taskId, contextId } = consent;
+      const { running, publishStatus, finishWith, armAfterConsent, consentEvents, end } = begin(taskId, contextId, bus);
+      armAfterConsent(consent.expiresAt);
+      const { userText, historyLength } = consent.resume;
+      const history = consent.resume.checkpoint.contents.slice(0, historyLength);
+      try {
+        const signal = running.controller.signal;
+        let checkpoint: PlanCheckpoint | undefined;
+        const session = options.tools.session(signal, consentEvents(owner, () => ({ checkpoint, userText, historyLength })));
+        let result;
+        try {
+          const answer = await session.resume({ ...consent, employeeId: consent.employeeId, expiresAt: consent.expiresAt });
+          result = await options.planner.resume({
+            checkpoint: consent.resume.checkpoint,
+            result: answer,
+            tools: session,
+            signal,
+            onCall: (at) => (checkpoint = at),
+          });
+        } catch (error) {
+          if (running.closed) return;
+          const outcome = outcomeFor(toAgentError(error, 'The request'));
+          await options.conversations.set(owner, contextId, closedExchange(history, userText, outcome.text));
+          finishWith(outcome.state, outcome.text);
+          return;
+        }
+        if (running.closed) return;
+        await options.conversations.set(owner, contextId, result.transcript);
+        if (result.kind === 'input_required') {
+          publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, result.question);
+          return;
+        }
+        finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
+      } catch (error) {
+        if (running.closed) return;
+        const outcome = outcomeFor(toAgentError(error, 'The request'));
+        finishWith(outcome.state, outcome.text);
+      } finally {
+        await end(owner);
+      }
+    },
+
+    async endInterrupted(run, bus) {
+      if (tasks.has(run.taskId)) return;
+      const { finishWith, end } = begin(run.taskId, run.contextId, bus);
+      try {
+        const outcome = outcomeFor(
+          new AgentError(
+            'interrupted',
+            'The agent restarted while working on this request, before the employee was asked to approve it; please ask again',
+          ),
+        );
+        finishWith(outcome.state, outcome.text);
+      } finally {
+        await end(run.owner);
       }
     },
 
@@ -241,7 +374,22 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       return active;
     },
 
+    isRunning(taskId) {
+      return tasks.get(taskId)?.active === true;
+    },
+
+    abandon(taskId) {
+      const running = tasks.get(taskId);
+      if (!running) return;
+      tasks.delete(taskId);
+      running.abandoned = true;
+      running.closed = true;
+      clearTimeout(running.watchdog);
+      running.controller.abort();
+    },
+
     abortAll() {
+      stopping = true;
       for (const running of tasks.values()) {
         running.closed = true;
         clearTimeout(running.watchdog);
@@ -253,8 +401,12 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
 }
 
 function consentText(pending: PendingConsent & { employee: string }): string {
+  const where =
+    pending.channel === 'email'
+      ? 'in the email sent to them (open its link, sign in and approve)'
+      : 'on their phone (Guardian push notification)';
   return (
-    `Waiting for ${pending.employee} to approve "${pending.bindingMessage}" on their phone. ` +
+    `Waiting for ${pending.employee} to approve "${pending.bindingMessage}" ${where}. ` +
     `The request expires at ${wholeSeconds(pending.expiresAt)}.`
   );
 }

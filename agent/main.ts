@@ -1,12 +1,26 @@
 import { agentIdentity } from '../sandbox/config.ts';
 import { runService } from '../sandbox/service-main.ts';
+import { databaseLocation, openDatabase } from '../sandbox/storage/database.ts';
 import { createAgent } from './server.ts';
 
 /** Starts the Staff0 HR Agent from the environment (see sandbox/config.ts). */
 
 await runService(async (config) => {
   const { identity } = config;
+  // Opened once the agent listens (PGlite's first start takes seconds; a taken port must not leave a half-made
+  // folder); requests needing it wait for it.
+  const opening = new AbortController();
+  let listening!: () => void;
+  const database = new Promise<void>((resolve) => (listening = resolve)).then(() =>
+    openDatabase(databaseLocation(config, 'agent'), { signal: opening.signal }),
+  );
+  database.catch((error: unknown) => {
+    if (opening.signal.aborted) return;
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  });
   const agent = createAgent({
+    database,
     // Port 0 means "any free port": the card then advertises the bound one.
     ...(config.ports.agent === 0 ? {} : { publicUrl: config.urls.agent }),
     identity: agentIdentity(config),
@@ -26,9 +40,15 @@ await runService(async (config) => {
     clockToleranceSeconds: config.security.clockToleranceSeconds,
   });
   const url = await agent.listen(config.ports.agent, config.host);
+  listening();
   const llm = config.gemini.mode === 'mock' ? 'mock-gemini' : `Gemini ${config.gemini.model}`;
   return {
     banner: `Staff0 HR Agent listening on ${url} (issuer ${identity.issuer}, CIBA ${config.ciba.deliveryMode} delivery, ${llm})`,
-    close: () => agent.close(),
+    close: async () => {
+      // Stopped while the database still opens: no need to wait seconds for PGlite (an open one is unaffected).
+      opening.abort();
+      await agent.close();
+      await database.then((opened) => opened.close(), () => {});
+    },
   };
 });

@@ -31,6 +31,7 @@ export function outcomeFor(error: AgentError): Outcome {
     case 'unavailable':
     case 'request_lost':
     case 'deadline_exceeded':
+    case 'interrupted':
       return { state: TaskState.TASK_STATE_FAILED, text: `${error.message}.` };
   }
 }

@@ -1,7 +1,7 @@
-import type { Content, GenerateContentParameters, GenerateContentResponse, Part } from '@google/genai';
+import type { Content, FunctionCall, GenerateContentParameters, GenerateContentResponse, Part } from '@google/genai';
 import type { CallPolicy } from './call-policy.ts';
 import { AgentError } from './errors.ts';
-import { FUNCTION_DECLARATIONS, type ToolSession } from './tools.ts';
+import { FUNCTION_DECLARATIONS, type ToolResult, type ToolSession } from './tools.ts';
 
 /**
  * The agent's one planning loop, Gemini function calling: send the
@@ -46,12 +46,35 @@ export interface PlanRequest {
   userText: string;
   tools: ToolSession;
   signal: AbortSignal;
+  /** Told before each function runs where the plan stands, so a consent pending in it can be resumed later. */
+  onCall?(checkpoint: PlanCheckpoint): void;
+}
+
+/** Where a plan stands at one function call: enough to go on from there after a restart (it is JSON). */
+export interface PlanCheckpoint {
+  /** The conversation so far, ending with the model's turn that holds the calls. */
+  contents: Content[];
+  /** Responses to the calls of that turn before `callIndex`. */
+  responses: Part[];
+  callIndex: number;
+  round: number;
+}
+
+export interface ResumeRequest {
+  checkpoint: PlanCheckpoint;
+  /** The result of the call at `checkpoint.callIndex`. */
+  result: ToolResult;
+  tools: ToolSession;
+  signal: AbortSignal;
+  onCall?(checkpoint: PlanCheckpoint): void;
 }
 
 const MAX_ANSWER_LENGTH = 1000;
 
 export interface Planner {
   run(request: PlanRequest): Promise<PlanResult>;
+  /** Goes on with a plan from a checkpoint, once the function it stopped at has its result. */
+  resume(request: ResumeRequest): Promise<PlanResult>;
 }
 
 export function createPlanner(options: PlannerOptions): Planner {
@@ -82,10 +105,36 @@ export function createPlanner(options: PlannerOptions): Planner {
     }
   };
 
-  return {
-    async run({ history, userText, tools, signal }) {
-      const contents: Content[] = [...history, userTurn(history, userText)];
-      for (let round = 0; round < maxRounds; round += 1) {
+  /** Runs the calls of the model's last turn from `from` on; a question to the caller ends the plan. */
+  const runCalls = async (
+    contents: Content[],
+    responses: Part[],
+    from: number,
+    round: number,
+    tools: ToolSession,
+    onCall: PlanRequest['onCall'],
+  ): Promise<PlanResult | undefined> => {
+    const last = contents.at(-1);
+    const calls = (last?.parts ?? []).flatMap((part) => (part.functionCall ? [part.functionCall] : []));
+    for (let index = from; index < calls.length; index += 1) {
+      const call = calls[index]!;
+      onCall?.({ contents: [...contents], responses: [...responses], callIndex: index, round });
+      const result = await tools.run(call);
+      if (result.kind === 'input_required') return { ...result, transcript: contents };
+      responses.push(responseOf(call, result.response));
+    }
+    contents.push({ role: 'user', parts: responses });
+    return undefined;
+  };
+
+  const plan = async (
+    contents: Content[],
+    firstRound: number,
+    tools: ToolSession,
+    signal: AbortSignal,
+    onCall: PlanRequest['onCall'],
+  ): Promise<PlanResult> => {
+      for (let round = firstRound; round < maxRounds; round += 1) {
         const response = await generate(contents, signal);
         const modelContent = response.candidates?.[0]?.content;
         if (!modelContent?.parts || modelContent.parts.length === 0) {
@@ -104,19 +153,33 @@ export function createPlanner(options: PlannerOptions): Planner {
         }
         // Sent back verbatim: Gemini needs its own parts (and thought signatures) to continue.
         contents.push({ role: 'model', parts: modelContent.parts });
-        const responses: Part[] = [];
-        for (const call of calls) {
-          const result = await tools.run(call);
-          if (result.kind === 'input_required') return { ...result, transcript: contents };
-          responses.push({
-            functionResponse: { ...(call.id ? { id: call.id } : {}), name: call.name, response: result.response },
-          });
-        }
-        contents.push({ role: 'user', parts: responses });
+        const asked = await runCalls(contents, [], 0, round, tools, onCall);
+        if (asked) return asked;
       }
       throw new AgentError('backend_error', 'The language model did not reach an answer');
+  };
+
+  return {
+    run({ history, userText, tools, signal, onCall }) {
+      return plan([...history, userTurn(history, userText)], 0, tools, signal, onCall);
+    },
+
+    async resume({ checkpoint, result, tools, signal, onCall }) {
+      const contents = [...checkpoint.contents];
+      const calls = (contents.at(-1)?.parts ?? []).flatMap((part) => (part.functionCall ? [part.functionCall] : []));
+      const call = calls[checkpoint.callIndex];
+      if (!call) throw new AgentError('backend_error', 'The stored plan could not be resumed');
+      if (result.kind === 'input_required') return { ...result, transcript: contents };
+      const responses = [...checkpoint.responses, responseOf(call, result.response)];
+      const asked = await runCalls(contents, responses, checkpoint.callIndex + 1, checkpoint.round, tools, onCall);
+      if (asked) return asked;
+      return plan(contents, checkpoint.round + 1, tools, signal, onCall);
     },
   };
+}
+
+function responseOf(call: FunctionCall, response: Record<string, unknown>): Part {
+  return { functionResponse: { ...(call.id ? { id: call.id } : {}), name: call.name, response } };
 }
 
 /**

@@ -1,19 +1,15 @@
 import { AgentCard } from '@a2a-js/sdk';
-import {
-  DefaultRequestHandler,
-  InMemoryPushNotificationStore,
-  type User,
-} from '@a2a-js/sdk/server';
+import { DefaultRequestHandler } from '@a2a-js/sdk/server';
 import { agentCardHandler, jsonRpcHandler, restHandler, type UserBuilder } from '@a2a-js/sdk/server/express';
 import { GoogleGenAI } from '@google/genai';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { requireBearer, type Principal } from '../sandbox/bearer.ts';
 import { AGENT_DEFAULTS } from '../sandbox/config.ts';
+import type { CallerUser } from './authorization-details.ts';
 import { AGENT_SCOPE, JSONRPC_PATH, REST_PATH, agentInterfaces, buildAgentCard } from './agent-card.ts';
 import { createCallPolicy, type CallLimitOverrides, type CallPolicy, type Service } from './call-policy.ts';
 import { createCibaAuthorizer } from './ciba.ts';
 import { createPingNotifications } from './ciba-notifications.ts';
-import { createConversations } from './conversations.ts';
 import { createExecutor, type HrAgentExecutor, type TaskDeadlines } from './executor.ts';
 import { createHrApiClient } from './hr-api.ts';
 import { createIdentityClient } from './identity.ts';
@@ -22,7 +18,12 @@ import { createPlanner } from './planner.ts';
 import { jsonRpcVersionGate } from './protocol-version.ts';
 import { createCheckedPushStore, createPushSender } from './push-sender.ts';
 import { createWebhookPolicy, type Resolver } from './webhook-policy.ts';
-import { createTaskStore, type TaskRetention } from './task-store.ts';
+import type { TaskRetention } from './task-store.ts';
+import type { Database } from '../sandbox/storage/database.ts';
+import { databaseState, memoryState } from './durable-state.ts';
+import { contextOf, createEventRelay, RelayingRequestHandler } from './event-relay.ts';
+import type { LeaseTimes } from './task-ledger.ts';
+import { createTaskResumer, type TaskResumer } from './task-resumer.ts';
 import { createTools } from './tools.ts';
 import { appListener } from '../sandbox/http-listener.ts';
 import { hostAllowlist } from '../sandbox/host-allowlist.ts';
@@ -71,6 +72,15 @@ export interface AgentOptions {
   allowedHosts?: readonly string[];
   /** Seconds a caller's token may be ahead of our clock (`TOKEN_CLOCK_TOLERANCE_SECONDS`). */
   clockToleranceSeconds?: number;
+  /**
+   * Keep tasks, push configs, conversations and pending consents here, so a restart (or another agent
+   * process on the same PostgreSQL) finishes them; may still be opening. In memory without it.
+   */
+  database?: Database | Promise<Database>;
+  /** Leases on work in flight (agent/task-ledger.ts); for tests. */
+  lease?: LeaseTimes & { scanEveryMs?: number };
+  /** Where the agent reports work it could not resume; stderr by default. */
+  log?: (line: string) => void;
 }
 
 export interface AgentHandle {
@@ -90,7 +100,17 @@ export function createAgent(options: AgentOptions): AgentHandle {
     allowInsecureHttp: options.allowInsecureHttp,
     policy,
   });
-  const notifications = createPingNotifications();
+  const state = options.database ? databaseState(options.database, options.retention, options.lease) : memoryState(options.retention);
+  const relay = options.database ? createEventRelay() : undefined;
+  // A CIBA ping for a consent another agent process waits on is passed to it (CIBA §10.2 names one endpoint).
+  const notifications = createPingNotifications({
+    relay: async (tokenDigest, authReqId) => {
+      const durable = await state.durable;
+      if (!durable || !(await durable.ledger.pendingWithDigest(authReqId, tokenDigest))) return false;
+      await durable.database.notify(CIBA_PINGS, authReqId);
+      return true;
+    },
+  });
   const tools = createTools({
     management: createManagementClient({ identity, managementAudience: options.identity.managementAudience, policy }),
     ciba: createCibaAuthorizer({
@@ -117,10 +137,11 @@ export function createAgent(options: AgentOptions): AgentHandle {
   const executor = createExecutor({
     planner,
     tools,
-    conversations: createConversations(options.retention ? { maxAgeMs: options.retention.maxAgeMs } : {}),
+    conversations: state.conversations,
+    ledger: state.ledger,
     deadlines: taskDeadlines(policy),
   });
-  const taskStore = createTaskStore(options.retention);
+  const taskStore = state.taskStore;
 
   const card = buildAgentCard({
     url: options.publicUrl ?? 'http://127.0.0.1',
@@ -137,20 +158,50 @@ export function createAgent(options: AgentOptions): AgentHandle {
       ),
     ...(options.webhooks?.resolve ? { resolve: options.webhooks.resolve } : {}),
   });
-  const pushStore = createCheckedPushStore(new InMemoryPushNotificationStore(), webhookPolicy);
-  const requestHandler = new DefaultRequestHandler(
-    card,
-    taskStore,
-    executor,
-    undefined,
-    pushStore,
-    createPushSender({
-      store: pushStore,
-      policy: webhookPolicy,
-      ...(options.webhooks?.timeoutMs === undefined ? {} : { timeoutMs: options.webhooks.timeoutMs }),
-      ...(options.webhooks?.log ? { log: options.webhooks.log } : {}),
-    }),
-  );
+  const pushStore = createCheckedPushStore(state.pushStore, webhookPolicy);
+  const webhookSender = createPushSender({
+    store: pushStore,
+    policy: webhookPolicy,
+    ...(options.webhooks?.timeoutMs === undefined ? {} : { timeoutMs: options.webhooks.timeoutMs }),
+    ...(options.webhooks?.log ? { log: options.webhooks.log } : {}),
+  });
+  // Every saved task event reaches the push sender; with a database, other agent processes hear of it too.
+  const pushSender = relay ? relay.sender(webhookSender) : webhookSender;
+  const requestHandler = relay
+    ? new RelayingRequestHandler(relay, card, taskStore, executor, relay.busManager, pushStore, pushSender)
+    : new DefaultRequestHandler(card, taskStore, executor, undefined, pushStore, pushSender);
+
+  // Once the database is open: live updates between processes, pings relayed to their owner, and the work
+  // an earlier start (or a process that died) left behind taken over.
+  const log = options.log ?? ((line: string) => console.error(line));
+  let resumer: TaskResumer | undefined;
+  let stopped = false;
+  const stopListening: (() => Promise<void>)[] = [];
+  const resuming = state.durable.then(async (durable) => {
+    if (!durable || !relay || stopped) return;
+    // One process owns a PGlite folder: there is nobody to tell, and every NOTIFY would cost a query.
+    if (durable.database.kind === 'postgres') {
+      await relay.start(durable.database, durable.ledger.processId, {
+        load: (owner, taskId) => taskStore.load(taskId, contextOf(owner)),
+        onCancel: (_owner, taskId, bus) => {
+          if (bus && executor.isRunning(taskId)) void executor.cancelTask(taskId, bus);
+        },
+      });
+      stopListening.push(await durable.database.listen(CIBA_PINGS, (authReqId) => void notifications.wake(authReqId)));
+    }
+    if (stopped) return;
+    resumer = createTaskResumer({
+      durable,
+      executor,
+      taskStore,
+      busManager: relay.busManager,
+      pushSender,
+      log,
+      ...(options.lease?.scanEveryMs === undefined ? {} : { scanEveryMs: options.lease.scanEveryMs }),
+    });
+    await resumer.start();
+  });
+  resuming.catch((error: unknown) => log(`The HR Agent could not resume its stored work: ${(error as Error).message}`));
 
   const guard = requireBearer({
     issuer: options.identity.issuer,
@@ -163,7 +214,8 @@ export function createAgent(options: AgentOptions): AgentHandle {
   const userBuilder: UserBuilder = async (req) => {
     const principal = req.res?.locals.principal as Principal | undefined;
     if (!principal) throw new Error('A2A route reached without a verified bearer token');
-    const user: User = { isAuthenticated: true, userName: principal.sub };
+    // The caller's application (`azp`) is named to the employee in each consent request (agent/authorization-details.ts).
+    const user: CallerUser = { isAuthenticated: true, userName: principal.sub, clientId: principal.clientId };
     return user;
   };
 
@@ -200,14 +252,26 @@ export function createAgent(options: AgentOptions): AgentHandle {
       return url;
     },
     async close() {
+      // Nothing is marked failed: pending consents and tasks stay in the database for the next start.
+      stopped = true;
       executor.abortAll();
       notifications.close();
-      taskStore.close();
+      await resuming.catch(() => undefined);
+      await resumer?.close();
+      relay?.finishAll();
+      const durable = await state.durable.catch(() => undefined);
+      await durable?.ledger.release().catch(() => undefined);
+      for (const stop of stopListening.splice(0)) await stop().catch(() => undefined);
+      await relay?.close();
+      state.close();
       await listener.close();
       await policy.close();
     },
   };
 }
+
+/** NOTIFY channel carrying the `auth_req_id` of a CIBA ping received by a process that does not wait for it. */
+const CIBA_PINGS = 'agent_ciba_pings';
 
 const NEW_WORK_METHODS = new Set(['SendMessage', 'SendStreamingMessage']);
 

@@ -1,5 +1,6 @@
 import type { FunctionCall, FunctionDeclaration } from '@google/genai';
-import type { CibaAuthorizer, PendingConsent } from './ciba.ts';
+import type { CibaAuthorizer, PendingConsent, ResumableConsent } from './ciba.ts';
+import { employmentVerification, type Caller } from './authorization-details.ts';
 import { AgentError, isAgentError } from './errors.ts';
 import type { HrApiClient } from './hr-api.ts';
 import { parseEmail, parseEmployeeId } from './identifiers.ts';
@@ -53,14 +54,22 @@ export type ToolResult =
 
 
 export interface ToolSessionEvents {
-  /** Consent was requested and is now pending on the employee's device. */
-  onConsentPending(pending: PendingConsent & { employee: string }): void;
+  /** Consent was requested and is now pending on the employee's device (awaited before waiting for the answer). */
+  onConsentPending(pending: PendingConsent & { employee: string }): void | Promise<void>;
   /** The employee answered (or the request ended) and work goes on. */
   onConsentSettled(): void;
 }
 
 export interface ToolSession {
   run(call: FunctionCall): Promise<ToolResult>;
+}
+
+export interface ResumableToolSession extends ToolSession {
+  /**
+   * Finishes an `is_active_employee` call whose consent was requested before a restart (or by another
+   * agent process): waits for the employee's answer, then reads the HR API as `run` would have.
+   */
+  resume(consent: ResumableConsent & { employeeId: string; expiresAt: Date }): Promise<ToolResult>;
 }
 
 export interface ToolsOptions {
@@ -72,7 +81,8 @@ export interface ToolsOptions {
 }
 
 export interface Tools {
-  session(signal: AbortSignal, events: ToolSessionEvents): ToolSession;
+  /** `caller` is the A2A client asking; each consent request names it to the employee (RFC 9396 details). */
+  session(signal: AbortSignal, events: ToolSessionEvents, caller?: Caller): ResumableToolSession;
 }
 
 const MAX_QUESTION_LENGTH = 500;
@@ -81,7 +91,7 @@ export function createTools(options: ToolsOptions): Tools {
   const maxConsentRequests = options.maxConsentRequests ?? 2;
 
   return {
-    session(signal, events) {
+    session(signal, events, caller) {
       /** The email the caller gave for each id we looked up, to name the employee in status messages. */
       const emails = new Map<string, string>();
       const verdicts = new Map<string, Record<string, unknown>>();
@@ -115,6 +125,7 @@ export function createTools(options: ToolsOptions): Tools {
             accessToken = await options.ciba.requestConsent(employeeId, {
               signal,
               onPending: (pending) => events.onConsentPending({ ...pending, employee: emails.get(employeeId) ?? employeeId }),
+              authorizationDetails: [employmentVerification({ caller, employeeId, employeeEmail: emails.get(employeeId) })],
             });
           } catch (error) {
             // An id the identity backend does not know has no one to ask: the answer is simply "no".
@@ -126,12 +137,7 @@ export function createTools(options: ToolsOptions): Tools {
             throw error;
           }
           events.onConsentSettled();
-          const status = await options.hrApi.employmentStatus(employeeId, accessToken, signal);
-          const verdict = status
-            ? { employee_id: employeeId, name: status.name, active: status.active }
-            : { employee_id: employeeId, active: false };
-          verdicts.set(employeeId, verdict);
-          return respond(verdict);
+          return respond(await verdictWith(employeeId, accessToken));
         },
 
         async request_user_input(args) {
@@ -143,7 +149,23 @@ export function createTools(options: ToolsOptions): Tools {
         },
       };
 
+      const verdictWith = async (employeeId: string, accessToken: string) => {
+        const status = await options.hrApi.employmentStatus(employeeId, accessToken, signal);
+        const verdict = status
+          ? { employee_id: employeeId, name: status.name, active: status.active }
+          : { employee_id: employeeId, active: false };
+        verdicts.set(employeeId, verdict);
+        return verdict;
+      };
+
       return {
+        async resume(consent) {
+          consentRequests += 1;
+          const accessToken = await options.ciba.resumeConsent(consent, { signal });
+          events.onConsentSettled();
+          return respond(await verdictWith(consent.employeeId, accessToken));
+        },
+
         async run(call) {
           const handler = call.name !== undefined ? handlers[call.name] : undefined;
           if (!handler || !Object.hasOwn(handlers, call.name ?? '')) {

@@ -1,6 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { JWTVerifyGetKey } from 'jose';
 import { BearerError, type BearerPolicy, type Principal, requireBearer, sendBearerError } from '../sandbox/bearer.ts';
+import { detailsCover } from './authorization-details.ts';
 import { createEmployeeDirectory, type Employee, loadEmployees } from './employees.ts';
 import { appListener } from '../sandbox/http-listener.ts';
 import { hostAllowlist } from '../sandbox/host-allowlist.ts';
@@ -79,6 +80,12 @@ export function createHrApi(options: HrApiOptions): HrApi {
     // own record only, so any other id is outside the token's grant (RFC 6750 §3.1).
     if (principal.sub !== id) {
       sendBearerError(res, new BearerError(403, 'insufficient_scope', 'The token does not grant access to this employee'), policy);
+      return;
+    }
+    // RFC 9396 §9.1: details the employee approved narrow the token to the verification they name.
+    const verdict = detailsCover(principal.claims, id);
+    if (!verdict.ok) {
+      sendBearerError(res, new BearerError(403, 'insufficient_scope', verdict.reason), policy);
       return;
     }
     const employee = id.length <= MAX_ID_LENGTH ? employees.get(id) : undefined;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Provider, { type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { auth0Claims, resourceIndicators } from './access-tokens.ts';
 import { isOriginAllowed } from './allowed-origins.ts';
-import { cibaFeature, cibaPollRules, cibaRequestTtl, type RateLimiter } from './ciba.ts';
+import { cibaFeature, cibaPollRules, cibaRequestTtl, createRateLimiter, type RateLimiter } from './ciba.ts';
 import type { ConsentRegistry } from './consent-requests.ts';
 import type { ProviderStorage } from './provider-storage.ts';
 import type { PrivateRsaJwk } from './signing-key.ts';
@@ -40,6 +40,39 @@ function clientMetadata(app: TenantApplication): ClientMetadata {
   };
 }
 
+type JwtCustomizer = NonNullable<NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt']>;
+
+/**
+ * RFC 9396 §7 and §9: the details the user approved go into the token response and the access token.
+ * The CIBA grant is found by its auth_req_id; only the request's own details are ever copied.
+ */
+function approvedDetails(registry: ConsentRegistry, ctx: KoaContextWithOIDC | undefined) {
+  const oidc = ctx?.oidc;
+  if (oidc?.route !== 'token' || oidc.params?.grant_type !== CIBA_GRANT_TYPE) return undefined;
+  const authReqId = oidc.params.auth_req_id;
+  const record = typeof authReqId === 'string' ? registry.findByAuthReqId(authReqId) : undefined;
+  if (!record || record.clientId !== oidc.client?.clientId || record.view.status !== 'approved') return undefined;
+  return record.view.authorization_details;
+}
+
+function claimsWithAuthorizationDetails(registry: ConsentRegistry): JwtCustomizer {
+  return async (ctx, token, jwt) => {
+    await auth0Claims(ctx, token, jwt);
+    const details = approvedDetails(registry, ctx);
+    if (details !== undefined) jwt.payload.authorization_details = details;
+  };
+}
+
+function authorizationDetailsInTokenResponse(registry: ConsentRegistry) {
+  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
+    await next();
+    const body = ctx.body as Record<string, unknown> | undefined;
+    if (ctx.status !== 200 || typeof body?.access_token !== 'string') return;
+    const details = approvedDetails(registry, (ctx as Partial<KoaContextWithOIDC>).oidc ? ctx : undefined);
+    if (details !== undefined) ctx.body = { ...body, authorization_details: details };
+  };
+}
+
 /** Unknown routes and methods get a JSON error like every other answer (oidc-provider leaves Koa's text). */
 async function jsonNotFound(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
   await next();
@@ -59,6 +92,21 @@ async function publicDocumentsForAnyOrigin(ctx: KoaContextWithOIDC, next: () => 
   if ((route === 'discovery' || route === 'jwks') && ctx.response.get('Access-Control-Allow-Origin') !== '') {
     ctx.set('Access-Control-Allow-Origin', '*');
   }
+}
+
+/**
+ * Discovery says what Auth0's says: CIBA delivery by `poll` only. The tenant's ping delivery
+ * (CIBA §10.2) is a local extension, named apart so that no client mistakes it for Auth0's.
+ */
+async function auth0Discovery(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  await next();
+  const body = ctx.body as Record<string, unknown> | undefined;
+  if ((ctx as Partial<KoaContextWithOIDC>).oidc?.route !== 'discovery' || ctx.status !== 200 || !body) return;
+  ctx.body = {
+    ...body,
+    backchannel_token_delivery_modes_supported: ['poll'],
+    x_local_extensions: { backchannel_token_delivery_modes_supported: ['ping'] },
+  };
 }
 
 /**
@@ -123,16 +171,23 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
         }),
       };
     },
-    // Auth0's `audience` parameter; mapped onto RFC 8707 resource by defaultResource.
-    extraParams: ['audience'],
+    // Auth0's `audience` parameter, mapped onto RFC 8707 resource by defaultResource; and RFC 9396
+    // `authorization_details` on /bc-authorize, checked by the CIBA feature (oidc-provider's own RAR
+    // feature is experimental and knows no CIBA).
+    extraParams: ['audience', 'authorization_details'],
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
-      ciba: cibaFeature({ directory, registry, rateLimiter }),
+      ciba: cibaFeature({
+        directory,
+        registry,
+        rateLimiter,
+        ipRateLimiter: createRateLimiter(settings.cibaRateLimitPerIpPerMinute, 60_000),
+      }),
       resourceIndicators: resourceIndicators(directory),
     },
-    formats: { customizers: { jwt: auth0Claims } },
+    formats: { customizers: { jwt: claimsWithAuthorizationDetails(registry) } },
     routes: {
       token: '/oauth/token',
       backchannel_authentication: '/bc-authorize',
@@ -163,9 +218,11 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
   const provider = new Provider(directory.issuer, configuration);
   provider.use(jsonNotFound);
   provider.use(publicDocumentsForAnyOrigin);
+  provider.use(auth0Discovery);
   provider.use(backchannelCors(directory));
   provider.use(unauthorizedClient);
   provider.use(cibaPollRules({ directory, registry }));
+  provider.use(authorizationDetailsInTokenResponse(registry));
   provider.on('server_error', (ctx, error) => log(`${ctx.method} ${ctx.path} failed: ${error.stack ?? error.message}`));
   return provider;
 }

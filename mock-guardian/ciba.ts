@@ -1,12 +1,19 @@
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { oauthError } from './access-tokens.ts';
 import { isOriginAllowed } from './allowed-origins.ts';
+import {
+  checkDetailsForChannel,
+  parseAuthorizationDetails,
+  requestedAuthorizationDetails,
+  type AuthorizationDetail,
+} from './authorization-details.ts';
 import type { ConsentRegistry } from './consent-requests.ts';
 import { CIBA_GRANT_TYPE } from './tenant-file.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
+import { checkReachable, parseRequestedExpiry, selectChannel } from './notification-channels.ts';
 
 /**
- * CIBA as Auth0 runs it (Guardian push), on top of oidc-provider's
+ * CIBA as Auth0 runs it (Guardian push or email, with Rich Authorization Requests), on top of oidc-provider's
  * backchannel authentication endpoint and CIBA grant: Auth0's request rules
  * at `/bc-authorize`, and at the token endpoint the parts oidc-provider
  * leaves out (`interval`, `slow_down`, Auth0's error texts).
@@ -24,12 +31,14 @@ const BINDING_MESSAGE = /^[A-Za-z0-9 +\-_.,:#]{1,64}$/;
 /** RFC 6750 §2.1 b64token, as CIBA §7.1 asks of client_notification_token. */
 const NOTIFICATION_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const MAX_LOGIN_HINT = 1024;
-const MAX_EXPIRY = 300;
 
 export interface CibaOptions {
   directory: TenantDirectory;
   registry: ConsentRegistry;
+  /** Requests sent to one user (Auth0: 5 a minute). */
   rateLimiter: RateLimiter;
+  /** `/bc-authorize` calls from one IP address (Auth0: 500 a minute); omitted: no limit. */
+  ipRateLimiter?: RateLimiter;
 }
 
 export interface RateLimiter {
@@ -57,11 +66,21 @@ export function createRateLimiter(limit: number, windowMs: number, now: () => nu
 
 /** Seconds a new request lives: `requested_expiry` when sent (validated below), else the tenant default. */
 export function cibaRequestTtl(directory: TenantDirectory) {
-  return (ctx: KoaContextWithOIDC | undefined): number => {
-    const requested = ctx?.oidc.params?.requested_expiry;
-    if (typeof requested === 'string' && /^\d+$/.test(requested)) return Number(requested);
-    return directory.settings.cibaDefaultExpiry;
-  };
+  return (ctx: KoaContextWithOIDC | undefined): number => requestExpiry(ctx, directory);
+}
+
+function requestExpiry(ctx: KoaContextWithOIDC | undefined, directory: TenantDirectory): number {
+  const requested = ctx?.oidc.params?.requested_expiry;
+  if (typeof requested === 'string' && /^\d+$/.test(requested)) return Number(requested);
+  return directory.settings.cibaDefaultExpiry;
+}
+
+/** The request's details, already checked in validateRequestContext. */
+function authorizationDetailsOf(ctx: KoaContextWithOIDC, directory: TenantDirectory): AuthorizationDetail[] | undefined {
+  const raw = requestedAuthorizationDetails(ctx);
+  if (raw === undefined) return undefined;
+  const audience = ctx.oidc.params?.audience;
+  return parseAuthorizationDetails(raw, typeof audience === 'string' ? directory.findApi(audience) : undefined);
 }
 
 interface LoginHint {
@@ -97,7 +116,7 @@ export function notificationToken(ctx: KoaContextWithOIDC): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-export function cibaFeature({ directory, registry, rateLimiter }: CibaOptions): CibaFeature {
+export function cibaFeature({ directory, registry, rateLimiter, ipRateLimiter }: CibaOptions): CibaFeature {
   return {
     enabled: true,
     // Ping applications are registered with oidc-provider as poll applications because it only accepts
@@ -106,13 +125,18 @@ export function cibaFeature({ directory, registry, rateLimiter }: CibaOptions): 
 
     async validateRequestContext(ctx) {
       // Auth0 has no request_context; this hook runs once all parameters are parsed, before the user is looked up.
-      const expiry = ctx.oidc.params?.requested_expiry;
-      if (expiry !== undefined) {
-        if (typeof expiry !== 'string' || !/^\d+$/.test(expiry) || Number(expiry) < 1 || Number(expiry) > MAX_EXPIRY) {
-          throw new errors.InvalidRequest(`requested_expiry must be a whole number of seconds from 1 to ${MAX_EXPIRY}`);
+      if (ipRateLimiter) {
+        const verdict = ipRateLimiter.take(ctx.ip);
+        if (!verdict.ok) {
+          ctx.set('Retry-After', String(verdict.retryAfter));
+          throw oauthError('too_many_requests', 'Too many backchannel authentication requests from this address; try again later', 429);
         }
       }
       const app = ctx.oidc.client ? directory.findApplication(ctx.oidc.client.clientId) : undefined;
+      const expiry = parseRequestedExpiry(ctx.oidc.params?.requested_expiry) ?? directory.settings.cibaDefaultExpiry;
+      const channel = selectChannel(app, expiry);
+      const details = authorizationDetailsOf(ctx, directory);
+      if (details) checkDetailsForChannel(details, channel);
       // A browser script may start a consent only from an origin the application lists (Auth0's CORS settings).
       const origin = ctx.get('Origin');
       if (origin !== '' && !isOriginAllowed(app, origin)) throw new errors.InvalidRequest('this origin is not allowed for the application');
@@ -141,9 +165,8 @@ export function cibaFeature({ directory, registry, rateLimiter }: CibaOptions): 
       }
       const user = directory.findUser(hint.sub);
       if (!user) throw new errors.UnknownUserId('The user in login_hint does not exist');
-      if (!user.guardian.push) {
-        throw new errors.InvalidRequest('The user is not enrolled for push notifications (Guardian)');
-      }
+      const app = ctx.oidc.client ? directory.findApplication(ctx.oidc.client.clientId) : undefined;
+      checkReachable(user, selectChannel(app, requestExpiry(ctx, directory)));
       const verdict = rateLimiter.take(user.user_id);
       if (!verdict.ok) {
         ctx.set('Retry-After', String(verdict.retryAfter));
@@ -169,6 +192,8 @@ export function cibaFeature({ directory, registry, rateLimiter }: CibaOptions): 
       }
       const audience = typeof request.resource === 'string' ? request.resource : null;
       const token = app.ciba?.delivery_mode === 'ping' ? notificationToken(ctx) : undefined;
+      const details = authorizationDetailsOf(ctx, directory);
+      const channel = selectChannel(app, requestExpiry(ctx, directory));
       await registry.create({
         authReqId: saved.jti,
         user: { user_id: user.user_id, name: user.name, email: user.email },
@@ -180,7 +205,10 @@ export function cibaFeature({ directory, registry, rateLimiter }: CibaOptions): 
         createdAt: Date.now(),
         expiresAt: saved.exp * 1000,
         ...(token === undefined ? {} : { notificationToken: token }),
-        ...(user.guardian.policy ? { policy: user.guardian.policy } : {}),
+        // A user's automatic answer is their Guardian app's; an email waits for a person.
+        ...(user.guardian.policy && channel === 'guardian-push' ? { policy: user.guardian.policy } : {}),
+        channel,
+        ...(details === undefined ? {} : { authorizationDetails: details }),
       });
       // oidc-provider never sends `interval` (CIBA §7.3); Auth0 does.
       const body = ctx.body as { auth_req_id: string; expires_in: number };
@@ -219,8 +247,11 @@ export function cibaPollRules({ directory, registry }: Pick<CibaOptions, 'direct
     if (error === 'authorization_pending') {
       ctx.body = { error, error_description: AUTH0_PENDING };
     } else if (error === 'expired_token') {
+      // Auth0 answers a lapsed request as it answers a denial. A request expired early through the control
+      // API (a local aid, no Auth0 equivalent) keeps CIBA §11's own code, or no client could tell it from a denial.
+      const early = typeof authReqId === 'string' && registry.findByAuthReqId(authReqId)?.view.expired_early === true;
       ctx.body =
-        directory.settings.expiryError === 'access_denied'
+        directory.settings.expiryError === 'access_denied' && !early
           ? { error: 'access_denied', error_description: AUTH0_DENIED }
           : { error, error_description: 'The backchannel authentication request has expired' };
     }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { GuardianPolicy } from './tenant-file.ts';
+import type { AuthorizationDetail } from './authorization-details.ts';
+import type { GuardianPolicy, NotificationChannel } from './tenant-file.ts';
 
 /**
  * Every CIBA request the tenant accepted, as the employee's phone sees it:
@@ -29,6 +30,12 @@ export interface ConsentRequestView {
   decided_at: string | null;
   polls: number;
   last_polled_at: string | null;
+  /** How the request reached the user; absent in records kept before channels existed (Guardian push). */
+  channel?: NotificationChannel;
+  /** RFC 9396 details the client sent, shown to the user as text; absent when none were sent. */
+  authorization_details?: readonly AuthorizationDetail[];
+  /** Expired before its time through the control API ("expire now"), a local test aid Auth0 does not have. */
+  expired_early?: boolean;
 }
 
 export type Decision = 'approve' | 'deny' | 'expire';
@@ -59,6 +66,8 @@ export interface NewConsentRequest {
   expiresAt: number;
   notificationToken?: string;
   policy?: GuardianPolicy;
+  channel?: NotificationChannel;
+  authorizationDetails?: readonly AuthorizationDetail[];
 }
 
 export type ConsentErrorCode = 'not_found' | 'already_decided' | 'expired';
@@ -260,6 +269,7 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     record.view.status = outcome;
     record.view.decided_at = decision === 'expire' ? null : new Date(now()).toISOString();
     if (decision === 'expire') {
+      if (record.expiresAtMs > now()) record.view.expired_early = true;
       record.expiresAtMs = Math.min(record.expiresAtMs, now());
       record.view.expires_at = new Date(record.expiresAtMs).toISOString();
     }
@@ -332,6 +342,8 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
           decided_at: null,
           polls: 0,
           last_polled_at: null,
+          channel: input.channel ?? 'guardian-push',
+          ...(input.authorizationDetails === undefined ? {} : { authorization_details: input.authorizationDetails }),
         },
       };
       record.view.id = record.id;
@@ -342,7 +354,8 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     },
 
     restore(consents) {
-      if (closed) throw new Error('the consent registry is closed');
+      // Stopped while the stored requests were still loading: nothing to carry on.
+      if (closed) return;
       for (const consent of consents) {
         if (records.has(consent.id)) continue;
         const record: MutableRecord = {

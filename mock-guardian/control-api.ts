@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { CONSENT_STATUSES, ConsentError, type ConsentRegistry, type ConsentStatus, type Decision } from './consent-requests.ts';
-import type { TenantUser } from './tenant-file.ts';
+import { NOTIFICATION_CHANNELS, type TenantUser } from './tenant-file.ts';
 
 /**
  * The control API: what the Guardian page does, for scripts and tests.
@@ -77,10 +77,17 @@ export function createControlApi(options: ControlApiOptions): Router {
     if (status === null || (status !== undefined && !CONSENT_STATUSES.includes(status as ConsentStatus))) {
       return fail(res, 400, 'invalid_request', `status must be one of ${CONSENT_STATUSES.join(', ')}`);
     }
-    const requests = registry.list({
-      ...(userId === undefined || userId === '' ? {} : { userId }),
-      ...(status === undefined ? {} : { status: status as ConsentStatus }),
-    });
+    const channel = queryString(req, 'channel');
+    if (channel === null || (channel !== undefined && !(NOTIFICATION_CHANNELS as readonly string[]).includes(channel))) {
+      return fail(res, 400, 'invalid_request', `channel must be one of ${NOTIFICATION_CHANNELS.join(', ')}`);
+    }
+    const requests = registry
+      .list({
+        ...(userId === undefined || userId === '' ? {} : { userId }),
+        ...(status === undefined ? {} : { status: status as ConsentStatus }),
+      })
+      // Records kept before channels existed were all Guardian push.
+      .filter((view) => channel === undefined || (view.channel ?? 'guardian-push') === channel);
     res.json({ requests });
   });
 

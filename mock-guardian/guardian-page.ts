@@ -26,6 +26,7 @@ export const GUARDIAN_PAGE_CSP =
 
 const ASSETS = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/authorization-details.js': { file: 'authorization-details.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
 } as const;
@@ -84,7 +85,8 @@ export function createGuardianPage(options: GuardianPageOptions): Router {
   return router;
 }
 
-function setSecurityHeaders(res: Response): void {
+/** The headers of every page the tenant serves to a browser (the Guardian page, the mailbox). */
+export function setSecurityHeaders(res: Response): void {
   res.set({
     'Content-Security-Policy': GUARDIAN_PAGE_CSP,
     'X-Content-Type-Options': 'nosniff',
@@ -97,6 +99,6 @@ function setSecurityHeaders(res: Response): void {
   });
 }
 
-function escapeAttribute(value: string): string {
+export function escapeAttribute(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -23,6 +23,8 @@ export type TenantVariables = Partial<Record<TenantVariable, string>>;
 export interface TenantSettings {
   /** Accepted `/bc-authorize` requests per user per rolling minute; 0 turns the limit off. */
   cibaRateLimitPerUserPerMinute: number;
+  /** `/bc-authorize` calls accepted from one IP address per rolling minute (Auth0: 500); 0 turns the limit off. */
+  cibaRateLimitPerIpPerMinute: number;
   /** Seconds a CIBA request lives when the client sends no `requested_expiry` (Auth0: 300). */
   cibaDefaultExpiry: number;
   /** Seconds a client must wait between polls, sent as `interval` (Auth0: 5). */
@@ -35,9 +37,10 @@ export interface TenantSettings {
 
 export const DEFAULT_SETTINGS: TenantSettings = {
   cibaRateLimitPerUserPerMinute: 5,
+  cibaRateLimitPerIpPerMinute: 500,
   cibaDefaultExpiry: 300,
   cibaInterval: 5,
-  expiryError: 'expired_token',
+  expiryError: 'access_denied',
   accessTokenLifetime: 86_400,
 };
 
@@ -51,7 +54,16 @@ export interface TenantApi {
   /** The audience; may contain `{{ISSUER}}`. */
   identifier: string;
   scopes: TenantScope[];
+  /**
+   * Auth0's resource server `authorization_details`: the RFC 9396 types a client may send in
+   * `authorization_details` for this API ("Configure Rich Authorization Requests"). None by default.
+   */
+  authorization_details?: { type: string }[];
 }
+
+/** Auth0's `async_approval_notification_channels` values: how a CIBA request reaches the user. */
+export type NotificationChannel = 'guardian-push' | 'email';
+export const NOTIFICATION_CHANNELS: readonly NotificationChannel[] = ['guardian-push', 'email'];
 
 export interface ClientGrant {
   audience: string;
@@ -79,6 +91,11 @@ export interface TenantApplication {
    */
   allowed_origins?: string[];
   web_origins?: string[];
+  /**
+   * Auth0's `async_approval_notification_channels`: the CIBA channels this application may use,
+   * `guardian-push` (requested_expiry up to 300 s) and `email` (301 to 259200 s). Default `["guardian-push"]`.
+   */
+  async_approval_notification_channels?: NotificationChannel[];
 }
 
 export interface GuardianPolicy {
@@ -172,7 +189,7 @@ export function parseTenantFile(input: unknown, source = 'tenant file'): TenantF
     const path = `apis[${i}]`;
     const api = v.object(raw, path);
     if (!api) return;
-    v.onlyKeys(api, path, ['name', 'identifier', 'scopes']);
+    v.onlyKeys(api, path, ['name', 'identifier', 'scopes', 'authorization_details']);
     const apiName = v.text(api.name, `${path}.name`, 200);
     const identifier = v.template(api.identifier, `${path}.identifier`, true);
     const scopes: TenantScope[] = [];
@@ -186,7 +203,21 @@ export function parseTenantFile(input: unknown, source = 'tenant file'): TenantF
       const description = v.text(scope.description, `${sp}.description`, 500) ?? '';
       if (value !== undefined) scopes.push({ value, description });
     });
-    if (apiName !== undefined && identifier !== undefined) apis.push({ name: apiName, identifier, scopes });
+    const detailTypes =
+      api.authorization_details === undefined
+        ? undefined
+        : v.array(api.authorization_details, `${path}.authorization_details`).flatMap((rawType, j) => {
+            const tp = `${path}.authorization_details[${j}]`;
+            const entry = v.object(rawType, tp);
+            if (!entry) return [];
+            v.onlyKeys(entry, tp, ['type']);
+            const type = v.text(entry.type, `${tp}.type`, 255);
+            return type === undefined ? [] : [{ type }];
+          });
+    if (detailTypes) v.unique(detailTypes.map((t) => t.type), `${path}.authorization_details[].type`);
+    if (apiName !== undefined && identifier !== undefined) {
+      apis.push({ name: apiName, identifier, scopes, ...(detailTypes ? { authorization_details: detailTypes } : {}) });
+    }
   });
   v.unique(apis.map((a) => a.identifier), 'apis[].identifier');
   const apiByIdentifier = new Map(apis.map((a) => [a.identifier, a]));
@@ -196,7 +227,29 @@ export function parseTenantFile(input: unknown, source = 'tenant file'): TenantF
     const path = `applications[${i}]`;
     const app = v.object(raw, path);
     if (!app) return;
-    v.onlyKeys(app, path, ['name', 'client_id', 'client_secret', 'grant_types', 'ciba', 'client_grants', 'allowed_origins', 'web_origins']);
+    v.onlyKeys(app, path, [
+      'name',
+      'client_id',
+      'client_secret',
+      'grant_types',
+      'ciba',
+      'client_grants',
+      'allowed_origins',
+      'web_origins',
+      'async_approval_notification_channels',
+    ]);
+    let channels: NotificationChannel[] | undefined;
+    if (app.async_approval_notification_channels !== undefined) {
+      const cp = `${path}.async_approval_notification_channels`;
+      channels = v.array(app.async_approval_notification_channels, cp).flatMap((c, k) => {
+        if (c === 'guardian-push' || c === 'email') return [c];
+        problems.push(`${cp}[${k}] must be "guardian-push" or "email"`);
+        return [];
+      });
+      // Auth0's Management API asks for at least one channel (minItems 1).
+      if (channels.length === 0) problems.push(`${cp} must name at least one channel`);
+      v.unique(channels, cp);
+    }
     const origins = (field: 'allowed_origins' | 'web_origins'): string[] | undefined =>
       app[field] === undefined
         ? undefined
@@ -289,6 +342,7 @@ export function parseTenantFile(input: unknown, source = 'tenant file'): TenantF
         ...(ciba ? { ciba } : {}),
         ...(allowedOrigins ? { allowed_origins: allowedOrigins } : {}),
         ...(webOrigins ? { web_origins: webOrigins } : {}),
+        ...(channels ? { async_approval_notification_channels: channels } : {}),
       });
     }
   });
@@ -361,6 +415,7 @@ export function validateSettings(raw: Record<string, unknown>, problems: string[
   }
   return {
     cibaRateLimitPerUserPerMinute: int('cibaRateLimitPerUserPerMinute', 0, 10_000),
+    cibaRateLimitPerIpPerMinute: int('cibaRateLimitPerIpPerMinute', 0, 1_000_000),
     cibaDefaultExpiry: int('cibaDefaultExpiry', 1, 300),
     cibaInterval: int('cibaInterval', 1, 60),
     expiryError: expiryError === 'access_denied' ? 'access_denied' : 'expired_token',

@@ -8,6 +8,7 @@ import { AUTH0_DENIED, createRateLimiter } from './ciba.ts';
 import { createConsentRegistry, type ConsentRecord, type ConsentRegistry, type Outcome } from './consent-requests.ts';
 import { createControlApi } from './control-api.ts';
 import { createGuardianPage } from './guardian-page.ts';
+import { createMailboxPage } from './mailbox-page.ts';
 import { createManagementApi } from './management-api.ts';
 import { createProviderStorage } from './provider-storage.ts';
 import { createTenantState } from './tenant-state.ts';
@@ -179,7 +180,8 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   });
   // The tenant listens at once (PGlite's first start takes seconds); what reads or changes the state waits for it.
   app.use((req, res, next) => {
-    if (!restored || stateIs === 'ready' || req.path.startsWith('/guardian') || req.path.startsWith('/.well-known/')) return next();
+    const statelessFile = ['/guardian', '/mailbox', '/.well-known/'].some((prefix) => req.path.startsWith(prefix));
+    if (!restored || stateIs === 'ready' || statelessFile) return next();
     restored.then(
       () => next(),
       () => res.status(503).json({ error: 'temporarily_unavailable', error_description: "The tenant's state store cannot be used" }),
@@ -195,6 +197,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     }),
   );
   app.use('/guardian', createGuardianPage({ controlBasePath: '/control' }));
+  app.use('/mailbox', createMailboxPage({ controlBasePath: '/control' }));
   app.use('/api/v2', (req, res, next) => {
     if (!running) return notListening(res);
     running.managementApi(req, res, next);

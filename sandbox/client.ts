@@ -140,11 +140,46 @@ function causeOf<T extends Error>(error: unknown, type: new (...args: never[]) =
 /** A broken stream while the task is pending is followed again for this long before the client gives up. */
 const RECONNECT_FOR_MS = 120_000;
 
+/** Asks for the next line at the prompt; resolves to '' once input ends. */
+type LineReader = (query: string) => Promise<string>;
+
+/**
+ * Lines typed while a turn runs are kept for the next prompt, as a shell keeps
+ * type-ahead; `question()` alone would drop a line that arrives between two prompts.
+ */
+function typeAhead(prompt: Interface): LineReader {
+  const queued: string[] = [];
+  let waiting: ((line: string) => void) | undefined;
+  let closed = false;
+  prompt.on('line', (line) => {
+    if (waiting) {
+      const deliver = waiting;
+      waiting = undefined;
+      deliver(line);
+    } else {
+      queued.push(line);
+    }
+  });
+  prompt.on('close', () => {
+    closed = true;
+    waiting?.('');
+    waiting = undefined;
+  });
+  return (query) => {
+    const next = queued.shift();
+    if (next !== undefined) return Promise.resolve(next);
+    if (closed) return Promise.resolve('');
+    prompt.setPrompt(query);
+    prompt.prompt();
+    return new Promise((resolve) => (waiting = resolve));
+  };
+}
+
 async function converse(
   connection: AgentConnection,
   question: string,
   out: Output,
-  prompt: Interface | undefined,
+  prompt: LineReader | undefined,
   signal: AbortSignal,
   ids: { contextId?: string } = {},
 ): Promise<TurnResult> {
@@ -156,7 +191,7 @@ async function converse(
   let result = await runTurn(connection.client, question, ids, { signal, onEvent: (e) => out.event(e), reconnect });
   // INPUT_REQUIRED keeps the same task and context going with the caller's reply (A2A §6.3).
   while (result.finalState === 'INPUT_REQUIRED' && prompt) {
-    const reply = (await prompt.question('> ')).trim();
+    const reply = (await prompt('> ')).trim();
     if (reply === '') break;
     result = await runTurn(
       connection.client,
@@ -216,6 +251,7 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   prompt?.on('SIGINT', onSigint);
+  const nextLine = prompt ? typeAhead(prompt) : undefined;
 
   const track: Output = {
     ...out,
@@ -233,7 +269,7 @@ async function main(argv: string[]): Promise<number> {
       credentials: config.identity.a2aClient,
     });
     if (question !== '') {
-      const result = await converse(connection, question, track, interactive ? prompt : undefined, abort.signal);
+      const result = await converse(connection, question, track, interactive ? nextLine : undefined, abort.signal);
       if (result.finalState !== 'COMPLETED') {
         out.error(
           result.finalState === 'INPUT_REQUIRED'
@@ -247,9 +283,9 @@ async function main(argv: string[]): Promise<number> {
     if (!parsed.values.json) console.log(`Connected to ${connection.card.name}. Ask a question (empty line to quit).`);
     let contextId: string | undefined;
     for (;;) {
-      const line = (await prompt!.question('> ').catch(() => '')).trim();
+      const line = (await nextLine!('> ')).trim();
       if (line === '' || line === 'exit' || line === 'quit') return EXIT.completed;
-      const result = await converse(connection, line, track, prompt, abort.signal, contextId ? { contextId } : {});
+      const result = await converse(connection, line, track, nextLine, abort.signal, contextId ? { contextId } : {});
       contextId = result.contextId;
     }
   } catch (error) {

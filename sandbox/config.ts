@@ -111,6 +111,9 @@ export function managementAudienceOf(issuer: string): string {
   return `${issuer}api/v2/`;
 }
 
+/** The longest `requested_expiry` Auth0 accepts: 72 hours, by email ("Email notifications with CIBA"). */
+export const MAX_REQUESTED_EXPIRY = 259_200;
+
 export const DEFAULT_PORTS = { agent: 10050, hrApi: 10051, tenant: 10052, mockGemini: 10053 } as const;
 export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-flash';
 /** The HR Agent's documented defaults (README "Deadlines, retries and limits"). */
@@ -240,6 +243,27 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       }
       issuer = `https://${bare}/`;
     }
+    // Auth0 delivers CIBA results by polling only; ping is the local tenant's extension.
+    if (deliveryMode === 'ping') {
+      problems.push(
+        'CIBA_DELIVERY_MODE=ping is a local-tenant extension: Auth0 delivers CIBA results by poll only; ' +
+          'unset CIBA_DELIVERY_MODE or set it to poll when IDENTITY_BACKEND=auth0',
+      );
+    }
+  }
+  // Auth0's Management API audience is the tenant's canonical domain even when HR_AUTH0_DOMAIN is a custom
+  // domain ("Configure custom domains": the Management API is not served on a custom domain).
+  let managementAudience = managementAudienceOf(issuer);
+  const managementDomain = get('HR_AUTH0_MANAGEMENT_DOMAIN');
+  if (managementDomain !== undefined) {
+    const bare = managementDomain.replace(/^https:\/\//, '').replace(/\/+$/, '');
+    if (!/^[a-z0-9.-]+(:\d{1,5})?$/i.test(bare)) {
+      problems.push(`HR_AUTH0_MANAGEMENT_DOMAIN must be a host name such as staff0.us.auth0.com (got "${managementDomain}")`);
+    } else if (backend !== 'auth0') {
+      problems.push('HR_AUTH0_MANAGEMENT_DOMAIN applies to IDENTITY_BACKEND=auth0 only');
+    } else {
+      managementAudience = managementAudienceOf(`https://${bare}/`);
+    }
   }
   // Locally the tenant's documented credentials are the defaults; the same variables override them.
   const a2aClient: ClientCredentials = {
@@ -258,8 +282,12 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
   let requestedExpiry: number | undefined;
   if (expiryRaw !== undefined) {
     requestedExpiry = Number(expiryRaw);
-    if (!/^\d+$/.test(expiryRaw) || requestedExpiry < 1 || requestedExpiry > 300) {
-      problems.push(`CIBA_REQUESTED_EXPIRY must be whole seconds from 1 to 300 (got "${expiryRaw}")`);
+    // Auth0: up to 300 s by Guardian push, 301–259200 s (72 h) by email; nothing longer.
+    if (!/^\d+$/.test(expiryRaw) || requestedExpiry < 1 || requestedExpiry > MAX_REQUESTED_EXPIRY) {
+      problems.push(
+        `CIBA_REQUESTED_EXPIRY must be whole seconds from 1 to ${MAX_REQUESTED_EXPIRY} ` +
+          `(up to 300 for Guardian push, 301 and more for email) (got "${expiryRaw}")`,
+      );
       requestedExpiry = undefined;
     }
   }
@@ -312,7 +340,7 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
     identity: {
       backend,
       issuer,
-      managementAudience: managementAudienceOf(issuer),
+      managementAudience,
       agentAudience: get('HR_AGENT_AUTH0_AUDIENCE') ?? LOCAL_TENANT_DEFAULTS.agentAudience,
       apiAudience: get('HR_API_AUTH0_AUDIENCE') ?? LOCAL_TENANT_DEFAULTS.apiAudience,
       a2aClient,

@@ -17,8 +17,11 @@ export function createControlSecret(): string {
  * The Guardian page link. The secret goes in the fragment, which browsers send
  * to no server and put in no Referer; the page moves it into a header.
  */
-export function guardianPageUrl(tenantBaseUrl: string, options: { userId?: string; secret?: string } = {}): string {
-  const url = new URL('guardian', tenantBaseUrl.endsWith('/') ? tenantBaseUrl : `${tenantBaseUrl}/`);
+export function guardianPageUrl(
+  tenantBaseUrl: string,
+  options: { userId?: string; secret?: string; page?: 'guardian' | 'mailbox' } = {},
+): string {
+  const url = new URL(options.page ?? 'guardian', tenantBaseUrl.endsWith('/') ? tenantBaseUrl : `${tenantBaseUrl}/`);
   if (options.userId !== undefined) url.searchParams.set('user_id', options.userId);
   if (options.secret !== undefined) url.hash = `secret=${options.secret}`;
   return url.href;

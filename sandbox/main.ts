@@ -23,6 +23,8 @@ function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: numbe
   if (identity.backend === 'local') {
     const secret = controlSecret === undefined ? {} : { secret: controlSecret };
     lines.push(`  Guardian page     (employee's phone)  ${guardianPageUrl(urls.tenant, { userId: 'auth0|jdoe', ...secret })}`);
+    // CIBA_REQUESTED_EXPIRY above 300 s sends the request by email: it lands in the user's mailbox.
+    lines.push(`  Mailbox           (employee's email)  ${guardianPageUrl(urls.tenant, { userId: 'auth0|jdoe', page: 'mailbox', ...secret })}`);
     if (controlSecret !== undefined) lines.push(`  Control API       exposed: send       X-Control-Secret: ${controlSecret}`);
   } else {
     lines.push('  Guardian          the employee approves in the Auth0 Guardian app');

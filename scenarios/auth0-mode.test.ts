@@ -42,9 +42,11 @@ describe('the scenario catalogue in auth0 mode', () => {
     });
     const personAtThePhone = (line: string) => {
       prompts.push(line);
-      const match = /On (\S+)'s phone: (APPROVE|DENY|IGNORE)/.exec(line);
-      if (!match || match[2] === 'IGNORE') return;
-      const [, email, decision] = match;
+      // Guardian push ("On x's phone: APPROVE …") or email ("In x's inbox: … sign in as x and APPROVE …").
+      const match = /(?:On (\S+)'s phone|In (\S+)'s inbox): .*?\b(APPROVE|DENY|IGNORE)\b/.exec(line);
+      if (!match || match[3] === 'IGNORE') return;
+      const email = match[1] ?? match[2];
+      const decision = match[3];
       void waitUntil(async () => tenant.requests.list({ status: 'pending' }).find((r) => r.user_email === email)).then((request) =>
         tenant.requests.decide(request.id, decision === 'APPROVE' ? 'approve' : 'deny'),
       );
@@ -57,14 +59,21 @@ describe('the scenario catalogue in auth0 mode', () => {
   it('skips what needs the local tenant, each with its reason', () => {
     const skipped = observations.filter((o) => o.status === 'skipped');
     expect(skipped.map((o) => o.scenario).sort()).toEqual(
-      ['consent expired by the tenant', 'employee without push enrolment', 'expired token', 'markup in a user name', 'wrong scope'].sort(),
+      [
+        'consent expired by the tenant',
+        'email consent times out',
+        'employee without push enrolment',
+        'expired token',
+        'markup in a user name',
+        'wrong scope',
+      ].sort(),
     );
     for (const o of skipped) expect(o.skipReason).toMatch(/^(needs|uses) .{20,}/);
   });
 
   it('passes every other scenario, the employee acting on the prompts', () => {
     const ran = observations.filter((o) => o.status !== 'skipped');
-    expect(ran).toHaveLength(catalogue.length - 5);
+    expect(ran).toHaveLength(catalogue.length - 6);
     expect(ran.filter((o) => o.status === 'failed').map((o) => `${o.scenario}: ${o.problems.join('; ')}`)).toEqual([]);
   });
 
@@ -72,5 +81,8 @@ describe('the scenario catalogue in auth0 mode', () => {
     expect(prompts).toContain("▶ [active employee approves] On jdoe@staff0.com's phone: APPROVE the Guardian push now.");
     expect(prompts).toContain("▶ [employee denies] On jdoe@staff0.com's phone: DENY the Guardian push now.");
     expect(prompts).toContain("▶ [consent times out] On jdoe@staff0.com's phone: IGNORE the Guardian push (let it expire).");
+    expect(prompts).toContain(
+      "▶ [employee approves by email] In jsmith@staff0.com's inbox: open the email from Auth0, follow its link, sign in as jsmith@staff0.com and APPROVE the request now.",
+    );
   });
 });

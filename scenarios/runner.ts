@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Browser } from 'playwright';
+import type { Browser, Locator } from 'playwright';
 import * as oidc from 'openid-client';
 import { runTurn, type TaskStateName, type TurnEvent } from '../sandbox/conversation.ts';
 import type { ConsentRequestView } from '../mock-guardian/consent-requests.ts';
@@ -235,13 +235,7 @@ async function actAsEmployee(
     const conversation = tracked.find((t) => t.personas.includes(step.user)) ?? tracked[0];
     if (!conversation) return;
     await conversation.authRequired;
-    const what =
-      step.decision === 'approve'
-        ? 'APPROVE the Guardian push now'
-        : step.decision === 'deny'
-          ? 'DENY the Guardian push now'
-          : 'IGNORE the Guardian push (let it expire)';
-    ctx.prompt?.(`▶ [${scenario.name}] On ${who.email}'s phone: ${what}.`);
+    ctx.prompt?.(`▶ [${scenario.name}] ${employeeInstruction(step, scenario, who)}.`);
     await conversation.leftAuthRequired;
     return;
   }
@@ -253,6 +247,75 @@ async function actAsEmployee(
     await local.decide(request.id, 'expire');
   } else if (step.via === 'browser') {
     await onGuardianPage(step, request, who, scenario, ctx, failure);
+  } else if (step.via === 'mailbox') {
+    await onMailboxPage(step, request, who, scenario, ctx, failure);
+  }
+  if (scenario.showsAuthorizationDetails) checkAuthorizationDetails(request, who, failure);
+}
+
+/**
+ * What the person must do against Auth0: Auth0 sends a request that may live up to 300 s as a Guardian
+ * push, and a longer one by email ("Email notifications with CIBA").
+ */
+export function employeeInstruction(step: EmployeeStep, scenario: ConversationScenario, who: Persona): string {
+  const verb = step.decision === 'approve' ? 'APPROVE' : step.decision === 'deny' ? 'DENY' : 'IGNORE';
+  if ((scenario.requestedExpiry ?? 0) > 300) {
+    const act = step.decision === 'ignore' ? 'leave the email from Auth0 unopened (let it expire)' : `open the email from Auth0, follow its link, sign in as ${who.email} and ${verb} the request`;
+    return `In ${who.email}'s inbox: ${act} now`;
+  }
+  const act = step.decision === 'ignore' ? 'IGNORE the Guardian push (let it expire)' : `${verb} the Guardian push now`;
+  return `On ${who.email}'s phone: ${act}`;
+}
+
+/** The agent's RFC 9396 details name the employee and the A2A caller that asks (agent/authorization-details.ts). */
+function checkAuthorizationDetails(request: ConsentRequestView, who: Persona, failure: Failure): void {
+  const [detail, ...more] = request.authorization_details ?? [];
+  const properties = (detail?.properties ?? {}) as Record<string, { value?: unknown } | undefined>;
+  if (!detail || more.length > 0) failure.add('the consent request carries no single authorization_details object');
+  else if (properties.employee?.value !== who.userId) failure.add(`the authorization_details do not name ${who.userId}`);
+  else if (typeof properties.requester?.value !== 'string' || properties.requester.value === '') {
+    failure.add('the authorization_details do not name the application that asks');
+  }
+}
+
+/** The page shows the details as text: the employee and the caller's application, in labelled rows. */
+async function checkDetailsShown(scope: Locator, request: ConsentRequestView, who: Persona, failure: Failure): Promise<void> {
+  const employee = await scope.locator('[data-testid="authorization-detail"] dd[data-field="employee"]').first().textContent();
+  if (employee !== who.userId) failure.add(`the page shows the authorization details' employee as "${employee}", not ${who.userId}`);
+  const requester = await scope.locator('[data-testid="authorization-detail"] dd[data-field="requester"]').first().textContent();
+  const expected = (request.authorization_details?.[0]?.properties as Record<string, { value?: unknown }> | undefined)?.requester?.value;
+  if (requester !== expected) failure.add(`the page shows the requester as "${requester}", not "${String(expected)}"`);
+}
+
+async function onMailboxPage(
+  step: EmployeeStep,
+  request: ConsentRequestView,
+  who: Persona,
+  scenario: ConversationScenario,
+  ctx: RunContext,
+  failure: Failure,
+): Promise<void> {
+  if (!ctx.browser || !ctx.stack.guardianUrl) throw new Error('This scenario needs a browser for the mailbox page');
+  if (request.channel !== 'email') failure.add(`the request went by ${request.channel ?? 'guardian-push'}, not by email`);
+  const browser = await ctx.browser();
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const url = new URL('mailbox', ctx.stack.guardianUrl);
+    url.searchParams.set('user_id', who.userId!);
+    await page.goto(url.href);
+    await page.locator(`[data-testid="message"][data-request-id="${request.id}"] [data-testid="message-link"]`).click();
+    await page.getByTestId('sign-in-email').fill(who.email);
+    await page.getByTestId('sign-in-button').click();
+    const consent = page.getByTestId('consent');
+    await consent.waitFor();
+    const binding = await consent.getByTestId('binding-message').textContent();
+    if (binding !== request.binding_message) failure.add(`the consent page shows the binding message "${binding}", not "${request.binding_message}"`);
+    if (scenario.showsAuthorizationDetails) await checkDetailsShown(consent, request, who, failure);
+    await consent.getByTestId(step.decision === 'approve' ? 'approve' : 'deny').click();
+    await consent.getByTestId('request-status').filter({ hasText: step.decision === 'approve' ? 'approved' : 'denied' }).waitFor();
+  } finally {
+    await context.close();
   }
 }
 
@@ -285,6 +348,8 @@ async function onGuardianPage(
       if (injected !== undefined) failure.add('markup from the tenant ran on the Guardian page');
       if ((await page.locator('img').count()) > 0) failure.add('markup from the tenant became an element on the Guardian page');
     }
+
+    if (scenario.showsAuthorizationDetails) await checkDetailsShown(card, request, who, failure);
 
     if (step.decision === 'ignore') {
       await page.locator(`[data-testid="request"][data-request-id="${request.id}"][data-status="expired"]`).waitFor({ timeout: 30_000 });

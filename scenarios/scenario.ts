@@ -15,9 +15,12 @@ export type Caller =
   | 'wrong-scope' // a token for the agent's audience without read:employee_status
   | 'expired-token';
 
-/** What the employee does with the push request the agent causes. */
+/**
+ * What the employee does with the consent request the agent causes: on the Guardian page (`browser`), in
+ * the email channel's mailbox and consent page (`mailbox`, a `requestedExpiry` above 300 s), or by script.
+ */
 export type EmployeeStep =
-  | { user: PersonaKey; decision: 'approve' | 'deny'; via: 'browser' | 'api' }
+  | { user: PersonaKey; decision: 'approve' | 'deny'; via: 'browser' | 'mailbox' | 'api' }
   /**
    * Lets the request run out: `browser` watches it expire on the Guardian page,
    * `wait` just waits out the short requested_expiry, `expire-now` uses the control API.
@@ -59,6 +62,11 @@ export interface ConversationScenario extends ScenarioBase {
   requestedExpiry?: number;
   /** Check on the Guardian page that this tenant-sourced text shows literally and runs nothing. */
   pageShowsLiterally?: string;
+  /**
+   * Check that the consent request carries the agent's RFC 9396 details naming the A2A caller and the
+   * employee, and that the page the employee decides on shows them.
+   */
+  showsAuthorizationDetails?: boolean;
 }
 
 /** A call the agent must refuse at the HTTP layer, creating no task. */

@@ -55,7 +55,7 @@ describe('consent outcomes', () => {
     const pending = run.statusTexts[run.events.indexOf('AUTH_REQUIRED') - 1];
     const [request] = (await sandbox.consentRequests({ userId: 'auth0|jsmith' })).slice(-1);
     expect(request?.binding_message).toBe(BINDING_MESSAGE);
-    const match = /^Waiting for jsmith@staff0\.com to approve "(.+)" on their phone\. The request expires at (\S+Z)\.$/.exec(pending ?? '');
+    const match = /^Waiting for jsmith@staff0\.com to approve "(.+)" on their phone \(Guardian push notification\)\. The request expires at (\S+Z)\.$/.exec(pending ?? '');
     expect(match?.[1]).toBe(BINDING_MESSAGE);
     // The agent counts expires_in from its own clock; the tenant from its own.
     expect(Math.abs(Date.parse(match?.[2] ?? '') - Date.parse(request?.expires_at ?? ''))).toBeLessThan(1500);

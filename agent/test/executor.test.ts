@@ -17,7 +17,7 @@ function fakeTools(): Tools & { events: ToolSessionEvents[] } {
     events,
     session(_signal, sessionEvents) {
       events.push(sessionEvents);
-      return { run: async () => ({ kind: 'response', response: {} }) };
+      return { run: async () => ({ kind: 'response', response: {} }), resume: async () => ({ kind: 'response', response: {} }) };
     },
   };
 }
@@ -31,6 +31,9 @@ function harness(
 ) {
   const tools = fakeTools();
   const planner: Planner = {
+    resume: async () => {
+      throw new Error('not resumed in these tests');
+    },
     async run(request): Promise<PlanResult> {
       const result = await plan(request, tools.events.at(-1)!);
       const said = result.kind === 'answer' ? result.text : result.question;
@@ -82,7 +85,7 @@ describe('executor outcomes', () => {
     const task = (await handler.sendMessage(sendRequest(userMessage('Does jdoe@staff0.com work here?')), context())) as Task;
     expect(task.status?.state).toBe(TaskState.TASK_STATE_AUTH_REQUIRED);
     expect(textOf(task.status?.message?.parts)).toBe(
-      'Waiting for jdoe@staff0.com to approve "Approve sharing your employment details with an external party." on their phone. ' +
+      'Waiting for jdoe@staff0.com to approve "Approve sharing your employment details with an external party." on their phone (Guardian push notification). ' +
         'The request expires at 2030-01-01T00:00:00Z.',
     );
     release();

@@ -23,7 +23,7 @@ function setup(overrides: { ciba?: CibaAuthorizer['requestConsent']; maxConsentR
   const events: ToolSessionEvents = { onConsentPending: vi.fn(), onConsentSettled: vi.fn() };
   const tools = createTools({
     management,
-    ciba: { requestConsent },
+    ciba: { requestConsent, resumeConsent: vi.fn(async ({ employeeId }: { employeeId: string }) => `token-for-${employeeId}`) },
     hrApi,
     maxConsentRequests: overrides.maxConsentRequests,
   });

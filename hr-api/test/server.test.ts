@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EMPLOYMENT_VERIFICATION } from '../authorization-details.ts';
 import { createHrApi, type HrApi } from '../server.ts';
 import { listenLocal } from '../../sandbox/http-listener.ts';
 
@@ -112,6 +113,42 @@ describe('consent is per employee', () => {
     const res = await get('/employees/auth0%7Cjdoe', `Bearer ${await token({ sub: 'a2a-client@clients', gty: 'client-credentials' })}`);
     expect(res.status).toBe(403);
     expect(res.body).toMatchObject({ error: 'insufficient_scope' });
+  });
+});
+
+describe('authorization_details narrow a consent token (RFC 9396 §9.1)', () => {
+  const verification = (employee: string) => ({
+    type: EMPLOYMENT_VERIFICATION,
+    instruction: 'a2a-client asks whether you are an active employee',
+    properties: { employee: { display: true, name: 'Employee', display_order: '2', value: employee } },
+  });
+
+  it('reads the record the approved verification names', async () => {
+    const res = await get('/employees/auth0%7Cjdoe', `Bearer ${await token({ sub: 'auth0|jdoe', authorization_details: [verification('auth0|jdoe')] })}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: 'auth0|jdoe' });
+  });
+
+  it("refuses a token whose details name someone else, even for the subject's own record", async () => {
+    const jdoeApprovedJane = await token({ sub: 'auth0|jdoe', authorization_details: [verification('auth0|jsmith')] });
+    for (const id of ['auth0%7Cjdoe', 'auth0%7Cjsmith']) {
+      const res = await get(`/employees/${id}`, `Bearer ${jdoeApprovedJane}`);
+      expect(res.status).toBe(403);
+      expect(res.body).toMatchObject({ error: 'insufficient_scope' });
+    }
+  });
+
+  it('refuses details of another type, or malformed details, rather than ignoring them', async () => {
+    for (const authorization_details of [[{ type: 'payment_initiation', employee: 'auth0|jdoe' }], [], 'auth0|jdoe', { employee: 'auth0|jdoe' }]) {
+      const res = await get('/employees/auth0%7Cjdoe', `Bearer ${await token({ sub: 'auth0|jdoe', authorization_details })}`);
+      expect(res.status).toBe(403);
+      expect(res.body).toMatchObject({ error: 'insufficient_scope', error_description: expect.stringMatching(/authorization_details/) });
+    }
+  });
+
+  it('keeps a token without details (a CIBA request that sent none, as Auth0 issues it) to its own subject', async () => {
+    expect((await get('/employees/auth0%7Cjdoe', `Bearer ${await token({ sub: 'auth0|jdoe' })}`)).status).toBe(200);
+    expect((await get('/employees/auth0%7Cjsmith', `Bearer ${await token({ sub: 'auth0|jdoe' })}`)).status).toBe(403);
   });
 });
 

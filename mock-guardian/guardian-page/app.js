@@ -4,6 +4,8 @@
 // requesting client, application and user names from a tenant file), so the
 // DOM is built with createElement/textContent only. Nothing is parsed as HTML.
 
+import { readAuthorizationDetails, renderAuthorizationDetails } from './authorization-details.js';
+
 const STATUSES = ['pending', 'approved', 'denied', 'expired'];
 const STATUS_LABELS = { pending: 'Pending', approved: 'Approved', denied: 'Denied', expired: 'Expired' };
 const CONFLICT_MESSAGES = {
@@ -221,6 +223,9 @@ function parseView(value) {
     scopes: Array.isArray(v.scopes) ? v.scopes.filter(isString) : [],
     audience: v.audience ?? null,
     api_name: v.api_name ?? null,
+    // Records kept before channels existed were all Guardian push.
+    channel: v.channel === 'email' ? 'email' : 'guardian-push',
+    authorization_details: readAuthorizationDetails(v.authorization_details),
     status: v.status,
     created,
     expires,
@@ -237,6 +242,8 @@ function clearRequests() {
 }
 
 function upsert(view, { live }) {
+  // Email requests reach the user's mailbox, not their phone.
+  if (view.channel !== 'guardian-push') return;
   const existing = cards.get(view.id);
   if (existing) {
     // A list answer that left the server before a decision must not undo it.
@@ -274,6 +281,7 @@ function createCard(view) {
   head.append(icon, el('div', { className: 'request-title' }, [clientName, subtitle]), badge);
 
   const binding = el('p', { className: 'binding-message', testId: 'binding-message' });
+  const authorization = el('div', { className: 'authorization', testId: 'authorization' });
   const scopes = el('ul', { className: 'scopes', testId: 'scopes' });
   const api = el('span', { testId: 'api' });
   const timeLeft = el('span', { testId: 'time-left' });
@@ -297,13 +305,13 @@ function createCard(view) {
   const message = el('p', { className: 'request-message', testId: 'request-message' });
   message.setAttribute('aria-live', 'polite');
 
-  card.append(head, el('p', { className: 'label', text: 'Binding message' }), binding, details, actions, message);
+  card.append(head, el('p', { className: 'label', text: 'Binding message' }), binding, authorization, details, actions, message);
 
   const entry = {
     view,
     card,
     busy: false,
-    parts: { icon, clientName, subtitle, badge, binding, scopes, api, timeLeft, progress, timeLeftRow, decided, decidedRow, actions, approve, deny, message },
+    parts: { icon, clientName, subtitle, badge, binding, authorization, scopes, api, timeLeft, progress, timeLeftRow, decided, decidedRow, actions, approve, deny, message },
   };
   approve.addEventListener('click', () => decide(entry, 'approve'));
   deny.addEventListener('click', () => decide(entry, 'deny'));
@@ -326,6 +334,12 @@ function updateCard(entry) {
   parts.badge.textContent = STATUS_LABELS[status];
   parts.badge.dataset.status = status;
   parts.binding.textContent = view.binding_message;
+  parts.authorization.hidden = view.authorization_details.length === 0;
+  parts.authorization.replaceChildren(
+    ...(view.authorization_details.length === 0
+      ? []
+      : [el('p', { className: 'label', text: 'It asks you to authorize' }), renderAuthorizationDetails(view.authorization_details)]),
+  );
   parts.scopes.replaceChildren(...view.scopes.map((scope) => el('li', { text: scope })));
   if (view.scopes.length === 0) parts.scopes.append(el('li', { text: 'none' }));
   parts.api.textContent =

@@ -96,7 +96,7 @@ describe('CIBA with Guardian push (poll mode)', () => {
     expect((error as ResponseBodyError).error_description).toBe(AUTH0_DENIED);
   });
 
-  it('answers expired_token after the request is expired from the control API', async () => {
+  it('answers expired_token (not a denial) after the request is expired early from the control API', async () => {
     const authReqId = authReqIdOf(await bcAuthorize(running.issuer, { login_hint: loginHint(running.issuer, 'auth0|akhan') }));
     expect((await pollToken(running.issuer, authReqId)).body.error).toBe('authorization_pending');
     const [request] = pendingFor('auth0|akhan');
@@ -107,7 +107,7 @@ describe('CIBA with Guardian push (poll mode)', () => {
     expect(poll.body.error).toBe('expired_token');
   });
 
-  it('answers expired_token once a short requested_expiry has passed, and announces the expiry', async () => {
+  it("answers Auth0's access_denied once a short requested_expiry has passed, and announces the expiry", async () => {
     const events: string[] = [];
     const unsubscribe = running.tenant.requests.subscribe((view) => {
       if (view.binding_message === 'short lived') events.push(view.status);
@@ -117,7 +117,7 @@ describe('CIBA with Guardian push (poll mode)', () => {
     await vi.waitFor(() => expect(events).toEqual(['pending', 'expired']), { timeout: 3000, interval: 50 });
     unsubscribe();
     const poll = await pollToken(running.issuer, authReqId);
-    expect(poll.body.error).toBe('expired_token');
+    expect(poll.body).toEqual({ error: 'access_denied', error_description: AUTH0_DENIED });
   });
 
   it('answers slow_down with Retry-After when polled faster than interval', async () => {
@@ -190,8 +190,8 @@ describe('CIBA with Guardian push (poll mode)', () => {
     expect(longest.status).toBe(200);
   });
 
-  it('refuses requested_expiry outside 1–300 seconds', async () => {
-    for (const expiry of ['0', '301', 'abc', '-5', '1.5', '1e2']) {
+  it('refuses requested_expiry outside 1–259200 seconds', async () => {
+    for (const expiry of ['0', '259201', 'abc', '-5', '1.5', '1e2']) {
       const response = await bcAuthorize(running.issuer, { requested_expiry: expiry });
       expect(response.status).toBe(400);
       expect(response.body.error).toBe('invalid_request');
@@ -220,14 +220,14 @@ describe('CIBA with Guardian push (poll mode)', () => {
 });
 
 describe('CIBA tenant settings', () => {
-  it("answers access_denied on expiry with expiryError 'access_denied' (Auth0's behaviour)", async () => {
-    const running = await startTenant({ settings: { expiryError: 'access_denied' } });
+  it("answers CIBA's expired_token on expiry with expiryError 'expired_token'", async () => {
+    const running = await startTenant({ settings: { expiryError: 'expired_token' } });
     try {
-      const authReqId = authReqIdOf(await bcAuthorize(running.issuer));
+      const authReqId = authReqIdOf(await bcAuthorize(running.issuer, { requested_expiry: '1' }));
       const [request] = running.tenant.requests.list();
-      await running.tenant.requests.decide(request?.id ?? '', 'expire');
+      await vi.waitFor(() => expect(running.tenant.requests.get(request?.id ?? '')?.status).toBe('expired'), { timeout: 5000, interval: 50 });
       const poll = await pollToken(running.issuer, authReqId);
-      expect(poll.body).toEqual({ error: 'access_denied', error_description: AUTH0_DENIED });
+      expect(poll.body.error).toBe('expired_token');
     } finally {
       await running.tenant.close();
     }
@@ -245,6 +245,21 @@ describe('CIBA tenant settings', () => {
       expect((await bcAuthorize(running.issuer, { login_hint: loginHint(running.issuer, 'auth0|jsmith') })).status).toBe(200);
       now += 60_001;
       expect((await bcAuthorize(running.issuer)).status).toBe(200);
+    } finally {
+      await running.tenant.close();
+    }
+  });
+
+  it("refuses /bc-authorize beyond the per-IP limit (Auth0: 500 a minute) with 429, whoever the users are", async () => {
+    const running = await startTenant({ settings: { cibaRateLimitPerIpPerMinute: 3 } });
+    try {
+      for (const user of ['auth0|jdoe', 'auth0|jsmith', 'auth0|blee']) {
+        expect((await bcAuthorize(running.issuer, { login_hint: loginHint(running.issuer, user) })).status).toBe(200);
+      }
+      const refused = await bcAuthorize(running.issuer, { login_hint: loginHint(running.issuer, 'auth0|akhan') });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error).toBe('too_many_requests');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     } finally {
       await running.tenant.close();
     }

@@ -18,7 +18,9 @@ describe('client credentials (Auth0 M2M tokens)', () => {
     expect(metadata.token_endpoint).toBe(`${running.issuer}oauth/token`);
     expect(metadata.backchannel_authentication_endpoint).toBe(`${running.issuer}bc-authorize`);
     expect(metadata.jwks_uri).toBe(`${running.issuer}.well-known/jwks.json`);
-    expect(metadata.backchannel_token_delivery_modes_supported).toEqual(['poll', 'ping']);
+    // As Auth0's: poll only; ping is a labelled local extension.
+    expect(metadata.backchannel_token_delivery_modes_supported).toEqual(['poll']);
+    expect(metadata.x_local_extensions).toEqual({ backchannel_token_delivery_modes_supported: ['ping'] });
   });
 
   it('issues an RS256 JWT for the audience with Auth0 M2M claims', async () => {

@@ -77,13 +77,13 @@ describe('CIBA ping delivery (CIBA §10.2)', () => {
     expect(poll.body.error).toBe('access_denied');
   });
 
-  it('notifies when a request expires, and the token endpoint answers expired_token', async () => {
+  it("notifies when a request expires, and the token endpoint answers Auth0's access_denied", async () => {
     notifications.length = 0;
     const response = await bcAuthorize(running.issuer, { client_notification_token: 'late-token', requested_expiry: '1' }, HR_AGENT_PING);
     await vi.waitFor(() => expect(notifications).toHaveLength(1), { timeout: 3000, interval: 20 });
     expect(notifications[0]?.authorization).toBe('Bearer late-token');
     const poll = await pollToken(running.issuer, response.body.auth_req_id as string, HR_AGENT_PING);
-    expect(poll.body.error).toBe('expired_token');
+    expect(poll.body.error).toBe('access_denied');
   });
 
   it('logs, and keeps serving, when the endpoint cannot be reached', async () => {

@@ -25,9 +25,10 @@ describe('tenant file', () => {
     expect(file.users.some((u) => !u.guardian.push)).toBe(true);
     expect(file.settings).toEqual({
       cibaRateLimitPerUserPerMinute: 5,
+      cibaRateLimitPerIpPerMinute: 500,
       cibaDefaultExpiry: 300,
       cibaInterval: 5,
-      expiryError: 'expired_token',
+      expiryError: 'access_denied',
       accessTokenLifetime: 86_400,
     });
   });
@@ -41,6 +42,24 @@ describe('tenant file', () => {
     agentUrl = 'http://127.0.0.1:5555';
     expect(directory.notificationEndpoint('hr-agent-ping')).toBe('http://127.0.0.1:5555/ciba/notify');
     expect(directory.notificationEndpoint('hr-agent')).toBeUndefined();
+  });
+
+  it("reads an API's authorization_details types and an application's notification channels, and checks them", () => {
+    const file = loadTenantFile();
+    expect(file.apis.find((a) => a.identifier === 'https://staff0/api')?.authorization_details).toEqual([
+      { type: 'urn:auth0:schemas:authorization-details:v1:employment_verification' },
+    ]);
+    expect(file.applications.find((a) => a.client_id === 'hr-agent')?.async_approval_notification_channels).toEqual(['guardian-push', 'email']);
+
+    const raw = JSON.parse(readFileSync(DEFAULT_TENANT_FILE, 'utf8')) as { apis: Record<string, unknown>[]; applications: Record<string, unknown>[] };
+    raw.apis[1] = { ...raw.apis[1], authorization_details: [{ type: 'a' }, { type: 'a' }, { kind: 'b' }] };
+    raw.applications[1] = { ...raw.applications[1], async_approval_notification_channels: ['sms'] };
+    raw.applications[2] = { ...raw.applications[2], async_approval_notification_channels: [] };
+    const problems = problemsOf(raw);
+    expect(problems).toContain('apis[1].authorization_details[].type "a" appears more than once');
+    expect(problems).toContain('apis[1].authorization_details[2] has the unknown field "kind" (allowed: type)');
+    expect(problems).toContain('applications[1].async_approval_notification_channels[0] must be "guardian-push" or "email"');
+    expect(problems).toContain('applications[2].async_approval_notification_channels must name at least one channel');
   });
 
   it('reports every problem with its path', () => {
@@ -77,7 +96,7 @@ describe('tenant file', () => {
     });
     expect(problems).toEqual(
       expect.arrayContaining([
-        'settings has the unknown field "extra" (allowed: cibaRateLimitPerUserPerMinute, cibaDefaultExpiry, cibaInterval, expiryError, accessTokenLifetime)',
+        'settings has the unknown field "extra" (allowed: cibaRateLimitPerUserPerMinute, cibaRateLimitPerIpPerMinute, cibaDefaultExpiry, cibaInterval, expiryError, accessTokenLifetime)',
         'settings.cibaInterval must be a whole number from 1 to 60',
         'settings.expiryError must be "expired_token" or "access_denied"',
         'applications[0].client_grants[0].audience "https://missing/" is not one of the declared apis',

@@ -11,16 +11,21 @@ import { StorageError } from './errors.ts';
 export const MIGRATION_TABLE = 'sandbox_migrations';
 export const MIGRATION_LOCK_TABLE = 'sandbox_migrations_lock';
 
-/** The columns and indexes @a2a-js/sdk's own migrations give its stores (`a2a-db`), so its stores read and write them unchanged. */
+/**
+ * The columns and indexes @a2a-js/sdk's own migrations give its stores (`a2a-db`), so its stores read and
+ * write them unchanged, except that ids are `text` where the SDK has `varchar(36)`: a client may choose
+ * its own, longer `contextId`, and saving its task must not fail for that.
+ */
 const a2aStores: Migration = {
   async up(db) {
     const key = (length: number) => sql.raw(`varchar(${length}) collate "C"`);
+    const id = sql.raw('text collate "C"');
     await db.schema
       .createTable('tasks')
       .addColumn('tenant', key(255), (c) => c.notNull())
       .addColumn('owner', key(255), (c) => c.notNull())
-      .addColumn('id', key(36), (c) => c.notNull())
-      .addColumn('context_id', key(36), (c) => c.notNull())
+      .addColumn('id', id, (c) => c.notNull())
+      .addColumn('context_id', id, (c) => c.notNull())
       .addColumn('status_last_updated', 'bigint', (c) => c.notNull())
       .addColumn('status_state', key(255))
       .addColumn('status', 'text')
@@ -40,8 +45,8 @@ const a2aStores: Migration = {
       .createTable('push_notification_configs')
       .addColumn('tenant', key(255), (c) => c.notNull())
       .addColumn('owner', key(255), (c) => c.notNull())
-      .addColumn('task_id', key(36), (c) => c.notNull())
-      .addColumn('config_id', key(36), (c) => c.notNull())
+      .addColumn('task_id', id, (c) => c.notNull())
+      .addColumn('config_id', id, (c) => c.notNull())
       .addColumn('config_data', 'text')
       .addColumn('protocol_version', 'varchar(255)')
       .addPrimaryKeyConstraint('push_notification_configs_pkey', ['tenant', 'owner', 'task_id', 'config_id'])
@@ -117,11 +122,40 @@ const tenantState: Migration = {
   },
 };
 
+/**
+ * What the HR Agent needs to finish a task after a restart or on another process: the planner's state at
+ * the pending function call and the consent's details (consents), and a lease on every task it is working
+ * on, so that a task whose process died is noticed (agent_runs).
+ */
+const agentResume: Migration = {
+  async up(db) {
+    await db.schema
+      .alterTable('consents')
+      .addColumn('binding_message', 'text')
+      .addColumn('employee_label', 'text')
+      .addColumn('poll_interval_seconds', 'integer')
+      .addColumn('resume_state', 'jsonb')
+      .execute();
+    await db.schema
+      .createTable('agent_runs')
+      .addColumn('owner', 'text', (c) => c.notNull())
+      .addColumn('task_id', 'text', (c) => c.notNull())
+      .addColumn('context_id', 'text', (c) => c.notNull())
+      .addColumn('lease_owner', 'text')
+      .addColumn('lease_expires_at', 'timestamptz')
+      .addColumn('started_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+      .addPrimaryKeyConstraint('agent_runs_pkey', ['owner', 'task_id'])
+      .execute();
+    await db.schema.createIndex('agent_runs_lease_idx').on('agent_runs').column('lease_expires_at').execute();
+  },
+};
+
 /** Every schema version this code knows, in order; the last is the version it runs on. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_a2a_task_and_push_stores': a2aStores,
   '0002_agent_consents_and_conversations': agentState,
   '0003_tenant_oidc_models_and_guardian_requests': tenantState,
+  '0004_agent_resume_state_and_runs': agentResume,
 };
 
 export const LATEST_SCHEMA_VERSION = Object.keys(MIGRATIONS).at(-1)!;

@@ -1,4 +1,3 @@
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 
@@ -17,31 +16,13 @@ function describe(error) {
   return described;
 }
 
-/** Runs `fn` at the lowest CPU priority, then back at the normal one where allowed (Linux: this thread only). */
-async function inBackground(fn) {
-  const set = (priority) => {
-    try {
-      setPriority(priority);
-    } catch {
-      // Not allowed (raising priority back needs privileges) or not supported: carry on as is.
-    }
-  };
-  set(19);
-  try {
-    return await fn();
-  } finally {
-    set(0);
-  }
-}
-
 const port = parentPort;
 const { dataDir } = workerData;
 let db;
 try {
-  const create = () => PGlite.create(dataDir === undefined ? {} : { dataDir });
-  // Creating a database (initdb) takes seconds of CPU, opening one about a second: let the services
-  // starting beside it go first. (In memory is for tests, which wait for it.)
-  db = dataDir === undefined ? await create() : await inBackground(create);
+  // Creating a database (initdb) takes seconds of CPU, opening one about a second; this thread keeps the
+  // normal priority: at a lower one, a machine busy with other work would starve it for minutes.
+  db = await PGlite.create(dataDir === undefined ? {} : { dataDir });
 } catch (error) {
   port.postMessage({ type: 'failed', error: describe(error) });
   process.exit(0);

@@ -58,6 +58,22 @@ export interface ConsentTable {
   lease_expires_at: Date | null;
   created_at: CreatedAt;
   updated_at: CreatedAt;
+  /** From 0004: what the status message names, and the CIBA §7.3 `interval` to keep polling at. */
+  binding_message: string | null;
+  employee_label: string | null;
+  poll_interval_seconds: number | null;
+  /** From 0004: the planner's state at the pending function call (agent/planner.ts `PlanCheckpoint`). */
+  resume_state: NullableJson;
+}
+
+/** The HR Agent (from 0004): a lease on every task an agent process is working on, so a task whose process died is noticed. */
+export interface AgentRunTable {
+  owner: string;
+  task_id: string;
+  context_id: string;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  started_at: CreatedAt;
 }
 
 /** The HR Agent: the planner's multi-turn history of one A2A context. */
@@ -106,6 +122,7 @@ export interface DatabaseSchema {
   push_notification_configs: PushNotificationConfigTable;
   consents: ConsentTable;
   conversations: ConversationTable;
+  agent_runs: AgentRunTable;
   oidc_models: OidcModelTable;
   guardian_requests: GuardianRequestTable;
 }

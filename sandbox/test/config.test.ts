@@ -97,6 +97,27 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses CIBA_DELIVERY_MODE=ping in auth0 mode, naming the variable (Auth0 delivers by poll only)', () => {
+    const problems = problemsOf({ ...auth0Env, CIBA_DELIVERY_MODE: 'ping' });
+    expect(problems).toEqual([expect.stringMatching(/^CIBA_DELIVERY_MODE=ping is a local-tenant extension/)]);
+    expect(loadConfig({ ...auth0Env, CIBA_DELIVERY_MODE: 'poll' }).ciba.deliveryMode).toBe('poll');
+  });
+
+  it('accepts CIBA_REQUESTED_EXPIRY across both channels: 1–300 (Guardian push) and 301–259200 (email)', () => {
+    for (const seconds of [1, 300, 301, 259_200]) {
+      expect(loadConfig({ CIBA_REQUESTED_EXPIRY: String(seconds) }).ciba.requestedExpiry).toBe(seconds);
+    }
+    for (const bad of ['0', '259201', '1.5']) expect(problemsOf({ CIBA_REQUESTED_EXPIRY: bad })[0]).toMatch(/^CIBA_REQUESTED_EXPIRY/);
+  });
+
+  it("takes the Management API audience from HR_AUTH0_MANAGEMENT_DOMAIN when HR_AUTH0_DOMAIN is a custom domain", () => {
+    const config = loadConfig({ ...auth0Env, HR_AUTH0_DOMAIN: 'login.staff0.com', HR_AUTH0_MANAGEMENT_DOMAIN: 'staff0.eu.auth0.com' });
+    expect(config.identity.issuer).toBe('https://login.staff0.com/');
+    expect(config.identity.managementAudience).toBe('https://staff0.eu.auth0.com/api/v2/');
+    expect(problemsOf({ ...auth0Env, HR_AUTH0_MANAGEMENT_DOMAIN: 'evil.com/x' })[0]).toMatch(/^HR_AUTH0_MANAGEMENT_DOMAIN must be a host name/);
+    expect(problemsOf({ HR_AUTH0_MANAGEMENT_DOMAIN: 'staff0.eu.auth0.com' })[0]).toMatch(/^HR_AUTH0_MANAGEMENT_DOMAIN applies to IDENTITY_BACKEND=auth0/);
+  });
+
   it('builds the Auth0 issuer with a trailing slash from the domain', () => {
     const config = loadConfig({ ...auth0Env, HR_AUTH0_DOMAIN: 'https://staff0.us.auth0.com/' });
     expect(config.identity.issuer).toBe('https://staff0.us.auth0.com/');
@@ -111,7 +132,7 @@ describe('loadConfig', () => {
       HR_AGENT_PORT: '70000',
       HR_API_PORT: 'abc',
       CIBA_DELIVERY_MODE: 'push',
-      CIBA_REQUESTED_EXPIRY: '301',
+      CIBA_REQUESTED_EXPIRY: '259201',
     });
     expect(problems.map((p) => p.split(' ')[0]).sort()).toEqual([
       'CIBA_DELIVERY_MODE',

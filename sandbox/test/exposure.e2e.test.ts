@@ -58,7 +58,7 @@ describe('npm run sandbox on a non-loopback address', () => {
 
     it('shows a fresh secret in the Guardian page link of the banner, and nowhere in the services’ own lines', () => {
       expect(secret).toHaveLength(43);
-      expect(sandbox.output().split(secret).length - 1).toBe(2); // the Guardian link and the control API line
+      expect(sandbox.output().split(secret).length - 1).toBe(3); // the Guardian and mailbox links and the control API line
     });
 
     it('refuses the control API without the secret, and answers with it', async () => {

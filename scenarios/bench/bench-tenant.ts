@@ -27,7 +27,8 @@ export function benchTenant(people: readonly BenchPerson[], settings: Partial<Te
   return {
     ...base,
     name: 'Staff0 (benchmark tenant)',
-    settings: { ...base.settings, ...settings },
+    // One machine plays every caller, so Auth0's per-IP limit on /bc-authorize would measure itself.
+    settings: { ...base.settings, cibaRateLimitPerIpPerMinute: 0, ...settings },
     users: people.map((p) => ({
       user_id: p.userId,
       email: p.email,

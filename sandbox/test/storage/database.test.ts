@@ -27,7 +27,8 @@ async function tablesOf(database: Database): Promise<string[]> {
 function sampleTask(id: string): Task {
   return Task.fromJSON({
     id,
-    contextId: '7d3c5a9e-5f0b-4a39-9d1e-1a2b3c4d5e6f',
+    // A client may choose its own context id, longer than a UUID.
+    contextId: 'conversation-chosen-by-the-a2a-client-7d3c5a9e-5f0b-4a39-9d1e-1a2b3c4d5e6f',
     status: { state: 'TASK_STATE_AUTH_REQUIRED', timestamp: '2026-11-25T12:00:00.000Z' },
   });
 }
