@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Role, TaskState, type Message, type Part, type Task } from '@a2a-js/sdk';
+import type { Content } from '@google/genai';
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
 import type { PendingConsent } from './ciba.ts';
 import { NO_LEDGER, type ResumeState, type Run, type StoredConsent, type TaskLedger } from './task-ledger.ts';
@@ -8,7 +9,7 @@ import { formatSeconds } from './call-policy.ts';
 import { callerOf } from './authorization-details.ts';
 import { AgentError, toAgentError } from './errors.ts';
 import { outcomeFor } from './outcomes.ts';
-import type { PlanCheckpoint, Planner } from './planner.ts';
+import type { PlanCheckpoint, Planner, PlanResult } from './planner.ts';
 import type { Tools } from './tools.ts';
 
 /**
@@ -216,7 +217,31 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       finish();
     };
 
-    return { running, publishStatus, finishWith, armWatchdog, armAfterConsent, consentEvents, end };
+    /**
+     * Publishes where a planning step ended: the answer, a question for the caller, or its failure, keeping the
+     * exchange in the conversation either way.
+     */
+    const conclude = async (owner: string, exchange: { history: Content[]; userText: string }, plan: () => Promise<PlanResult>) => {
+      let result: PlanResult;
+      try {
+        result = await plan();
+      } catch (error) {
+        if (running.closed) return;
+        const outcome = outcomeFor(toAgentError(error, 'The request'));
+        await options.conversations.set(owner, contextId, closedExchange(exchange.history, exchange.userText, outcome.text));
+        finishWith(outcome.state, outcome.text);
+        return;
+      }
+      if (running.closed) return;
+      await options.conversations.set(owner, contextId, result.transcript);
+      if (result.kind === 'input_required') {
+        publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, result.question);
+        return;
+      }
+      finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
+    };
+
+    return { running, publishStatus, finishWith, armWatchdog, armAfterConsent, consentEvents, conclude, end };
   };
 
   return {
@@ -234,7 +259,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         return;
       }
 
-      const { running, publishStatus, finishWith, armWatchdog, consentEvents, end } = begin(taskId, contextId, bus);
+      const { running, publishStatus, finishWith, armWatchdog, consentEvents, conclude, end } = begin(taskId, contextId, bus);
       if (deadlines) {
         armWatchdog(
           Date.now() + deadlines.beforeConsentMs,
@@ -258,23 +283,9 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
           consentEvents(owner, () => ({ checkpoint, userText, historyLength: history.length })),
           callerOf(context.context.user),
         );
-        let result;
-        try {
-          result = await options.planner.run({ history, userText, tools: session, signal, onCall: (at) => (checkpoint = at) });
-        } catch (error) {
-          if (running.closed) return;
-          const outcome = outcomeFor(toAgentError(error, 'The request'));
-          await options.conversations.set(owner, contextId, closedExchange(history, userText, outcome.text));
-          finishWith(outcome.state, outcome.text);
-          return;
-        }
-        if (running.closed) return;
-        await options.conversations.set(owner, contextId, result.transcript);
-        if (result.kind === 'input_required') {
-          publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, result.question);
-          return;
-        }
-        finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
+        await conclude(owner, { history, userText }, () =>
+          options.planner.run({ history, userText, tools: session, signal, onCall: (at) => (checkpoint = at) }),
+        );
       } catch (error) {
         // The conversation store failed: the task still ends, saying so.
         if (running.closed) return;
@@ -288,7 +299,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
     async resume(consent, bus) {
       if (tasks.has(consent.taskId)) return;
       const { owner, taskId, contextId } = consent;
-      const { running, publishStatus, finishWith, armAfterConsent, consentEvents, end } = begin(taskId, contextId, bus);
+      const { running, finishWith, armAfterConsent, consentEvents, conclude, end } = begin(taskId, contextId, bus);
       armAfterConsent(consent.expiresAt);
       const { userText, historyLength } = consent.resume;
       const history = consent.resume.checkpoint.contents.slice(0, historyLength);
@@ -296,30 +307,16 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         const signal = running.controller.signal;
         let checkpoint: PlanCheckpoint | undefined;
         const session = options.tools.session(signal, consentEvents(owner, () => ({ checkpoint, userText, historyLength })));
-        let result;
-        try {
+        await conclude(owner, { history, userText }, async () => {
           const answer = await session.resume({ ...consent, employeeId: consent.employeeId, expiresAt: consent.expiresAt });
-          result = await options.planner.resume({
+          return options.planner.resume({
             checkpoint: consent.resume.checkpoint,
             result: answer,
             tools: session,
             signal,
             onCall: (at) => (checkpoint = at),
           });
-        } catch (error) {
-          if (running.closed) return;
-          const outcome = outcomeFor(toAgentError(error, 'The request'));
-          await options.conversations.set(owner, contextId, closedExchange(history, userText, outcome.text));
-          finishWith(outcome.state, outcome.text);
-          return;
-        }
-        if (running.closed) return;
-        await options.conversations.set(owner, contextId, result.transcript);
-        if (result.kind === 'input_required') {
-          publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, result.question);
-          return;
-        }
-        finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
+        });
       } catch (error) {
         if (running.closed) return;
         const outcome = outcomeFor(toAgentError(error, 'The request'));

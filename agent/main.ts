@@ -9,18 +9,23 @@ await runService(async (config) => {
   const { identity } = config;
   // Opened once the agent listens (PGlite's first start takes seconds; a taken port must not leave a half-made
   // folder); requests needing it wait for it.
+  // AGENT_STATE=memory keeps everything in this process only, as before the database (and as the load figures compare).
+  const durable = config.storage.agentState === 'database';
   const opening = new AbortController();
   let listening!: () => void;
-  const database = new Promise<void>((resolve) => (listening = resolve)).then(() =>
-    openDatabase(databaseLocation(config, 'agent'), { signal: opening.signal }),
-  );
-  database.catch((error: unknown) => {
+  const database = durable
+    ? new Promise<void>((resolve) => (listening = resolve)).then(() =>
+        openDatabase(databaseLocation(config, 'agent'), { signal: opening.signal }),
+      )
+    : undefined;
+  if (!durable) listening = () => undefined;
+  database?.catch((error: unknown) => {
     if (opening.signal.aborted) return;
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(1);
   });
   const agent = createAgent({
-    database,
+    ...(database ? { database } : {}),
     // Port 0 means "any free port": the card then advertises the bound one.
     ...(config.ports.agent === 0 ? {} : { publicUrl: config.urls.agent }),
     identity: agentIdentity(config),
@@ -48,7 +53,7 @@ await runService(async (config) => {
       // Stopped while the database still opens: no need to wait seconds for PGlite (an open one is unaffected).
       opening.abort();
       await agent.close();
-      await database.then((opened) => opened.close(), () => {});
+      await database?.then((opened) => opened.close(), () => {});
     },
   };
 });

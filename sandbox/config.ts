@@ -35,6 +35,8 @@ export interface SandboxConfig {
     databaseUrl: string | undefined;
     /** `SANDBOX_STATE_DIR`, resolved: signing keys, the local CA and the PGlite folders (`db/<service>`). */
     stateDir: string;
+    /** `AGENT_STATE`: the HR Agent keeps its work in the database (`database`) or in its memory only (`memory`). */
+    agentState: 'database' | 'memory';
   };
   tenant: {
     /** A tenant file replacing the built-in one (local backend only). */
@@ -346,7 +348,7 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       a2aClient,
       hrAgentClient,
     },
-    storage: { databaseUrl, stateDir },
+    storage: { databaseUrl, stateDir, agentState: oneOf('AGENT_STATE', ['database', 'memory'], 'database') },
     tenant: {
       file: get('TENANT_FILE'),
       stateDir,

@@ -1,6 +1,7 @@
 import type { Client } from '@a2a-js/sdk/client';
 import type { ConsentRegistry } from '../../mock-guardian/consent-requests.ts';
 import { runTurn, type TurnResult } from '../../sandbox/conversation.ts';
+import { startPostgresServer } from '../../sandbox/test/postgres-server.ts';
 import { runCommand, type RunningCommand } from '../../sandbox/test/processes.ts';
 import { startAgentProcessStack } from './agent-process-stack.ts';
 import { answersFor, benchPeople, questionAbout, type BenchPerson } from './bench-tenant.ts';
@@ -23,6 +24,8 @@ import { percentile } from './stats.ts';
  */
 
 export type DeliveryMode = 'poll' | 'ping';
+/** Where the agent keeps its work: its memory only, its embedded PGlite, or a real PostgreSQL server. */
+export type AgentStore = 'memory' | 'embedded' | 'postgres';
 
 export interface ConcurrentConsentsOptions {
   consents: number;
@@ -30,6 +33,7 @@ export interface ConcurrentConsentsOptions {
   runs: number;
   mode: DeliveryMode;
   busy: boolean;
+  store: AgentStore;
   random: Random;
   log?: (line: string) => void;
 }
@@ -111,11 +115,19 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
   const tenantWarnings: string[] = [];
   let burners: RunningCommand[] = [];
   const deadline = AbortSignal.timeout(BATCH_TIMEOUT_MS);
+  const postgres = options.store === 'postgres' ? await startPostgresServer() : undefined;
   const stack = await startAgentProcessStack({
     people,
     mode: options.mode,
     interval: INTERVAL[options.mode],
     log: (line) => tenantWarnings.push(line),
+    agentEnv:
+      options.store === 'memory'
+        ? { AGENT_STATE: 'memory' }
+        : { AGENT_STATE: 'database', DATABASE_URL: postgres ? await postgres.createDatabase() : '' },
+  }).catch(async (error: unknown) => {
+    await postgres?.stop();
+    throw error;
   });
   try {
     const { tenant, controlUrl, client, pid } = stack;
@@ -195,6 +207,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
   } finally {
     for (const burner of burners) burner.signalGroup('SIGKILL');
     await stack.close();
+    await postgres?.stop();
   }
 }
 
@@ -220,6 +233,16 @@ async function askAndApproveAtOnce(
   if (turn.finalState !== 'COMPLETED') throw new Error(`Warm-up turn for ${person.email} ended ${turn.finalState}: ${turn.answer}`);
 }
 
+const STORE_LABEL: Record<AgentStore, string> = {
+  memory: 'memory (AGENT_STATE=memory)',
+  embedded: 'embedded PGlite (the default)',
+  postgres: 'PostgreSQL (DATABASE_URL)',
+};
+
+export function consentsBenchmarkId(options: Pick<ConcurrentConsentsOptions, 'mode' | 'busy' | 'store'>): string {
+  return `consents-${options.mode}${options.busy ? '-busy' : ''}${options.store === 'memory' ? '' : `-${options.store}`}`;
+}
+
 export async function benchConcurrentConsents(options: ConcurrentConsentsOptions): Promise<BenchmarkResult> {
   const batches: Batch[] = [];
   for (let batch = 1; batch <= options.runs; batch++) batches.push(await runBatch(options, batch));
@@ -240,10 +263,11 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
   const full = n >= 1000;
   const p95Floor = options.mode === 'ping' ? CONSENT_FLOORS.pingP95Ms : interval * 1000 + CONSENT_FLOORS.pollP95OverIntervalMs;
   return {
-    id: `consents-${options.mode}${options.busy ? '-busy' : ''}`,
-    title: `${n} concurrent consents, ${options.mode}${options.busy ? ', busy machine' : ''}`,
+    id: consentsBenchmarkId(options),
+    title: `${n} concurrent consents, ${options.mode}${options.busy ? ', busy machine' : ''}, agent state: ${STORE_LABEL[options.store]}`,
     method:
-      `${n} streaming A2A verifications sent at once to an agent process (CIBA ${options.mode}, tenant interval ${interval} s), each for a different ` +
+      `${n} streaming A2A verifications sent at once to an agent process (CIBA ${options.mode}, tenant interval ${interval} s, ` +
+      `its work kept in ${STORE_LABEL[options.store]}), each for a different ` +
       'push-enrolled employee of a generated tenant; once all are AUTH_REQUIRED they are approved one by one through the control API ' +
       `in random order${options.busy ? ', while two other processes spin on both cores' : ''}. Memory from the agent's /proc/<pid>/status, nothing forced: VmRSS after ${WARMUP_TURNS} warm-up turns (baseline) and ` +
       `with all ${n} pending; peak is VmHWM at the end; per pending consent = (pending − baseline) / ${n}. ` +

@@ -33,7 +33,8 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
     people,
     mode: 'poll',
     interval: 1,
-    agentEnv: { TASK_RETENTION_MAX: String(RETENTION) },
+    // In memory: the soak is about the agent's own memory staying flat (the database's is measured beside it in consents-*).
+    agentEnv: { TASK_RETENTION_MAX: String(RETENTION), AGENT_STATE: 'memory' },
   });
   const { tenant, client, pid } = stack;
   // The employee's phone: every request is approved the moment it is pending.

@@ -1,6 +1,6 @@
 import { benchAgentOverhead } from './agent-overhead.ts';
 import { benchApprovalLatency } from './approval-latency.ts';
-import { benchConcurrentConsents } from './concurrent-consents.ts';
+import { benchConcurrentConsents, consentsBenchmarkId, type ConcurrentConsentsOptions } from './concurrent-consents.ts';
 import { benchHrApiOverhead } from './hr-api-overhead.ts';
 import type { Random } from './random.ts';
 import type { BenchmarkResult } from './report.ts';
@@ -27,6 +27,20 @@ export interface Benchmark {
   run(context: BenchContext): Promise<BenchmarkResult>;
 }
 
+/**
+ * The thousand concurrent consents: poll and ping, on a quiet and on a busy machine, with the agent's work
+ * in memory; and with its work in the embedded database and in PostgreSQL, as `npm run sandbox` keeps it.
+ */
+const CONSENT_LOADS: readonly Pick<ConcurrentConsentsOptions, 'mode' | 'busy' | 'store'>[] = [
+  { mode: 'poll', busy: false, store: 'memory' },
+  { mode: 'ping', busy: false, store: 'memory' },
+  { mode: 'poll', busy: true, store: 'memory' },
+  { mode: 'ping', busy: true, store: 'memory' },
+  { mode: 'ping', busy: false, store: 'embedded' },
+  { mode: 'poll', busy: false, store: 'embedded' },
+  { mode: 'ping', busy: false, store: 'postgres' },
+];
+
 export const BENCHMARKS: readonly Benchmark[] = [
   {
     id: 'startup',
@@ -37,19 +51,17 @@ export const BENCHMARKS: readonly Benchmark[] = [
     run: ({ size, random, log }) =>
       benchApprovalLatency({ runs: size === 'full' ? 7 : 1, warmups: size === 'full' ? 1 : 0, random, log }),
   },
-  ...(['poll', 'ping'] as const).flatMap((mode) =>
-    [false, true].map(
-      (busy): Benchmark => ({
-        id: `consents-${mode}${busy ? '-busy' : ''}`,
-        run: ({ size, random, log }) =>
-          benchConcurrentConsents({ consents: size === 'full' ? 1000 : 20, runs: 1, mode, busy, random, log }),
-      }),
-    ),
+  ...CONSENT_LOADS.map(
+    (load): Benchmark => ({
+      id: consentsBenchmarkId(load),
+      run: ({ size, random, log }) =>
+        benchConcurrentConsents({ consents: size === 'full' ? 1000 : 20, runs: 1, ...load, random, log }),
+    }),
   ),
   {
     id: 'soak',
     run: ({ size, log }) =>
-      benchSoak(size === 'full' ? { rate: 5, warmupMs: 60_000, durationMs: 240_000, log } : { rate: 5, warmupMs: 2_000, durationMs: 3_000, log }),
+      benchSoak(size === 'full' ? { rate: 5, warmupMs: 30_000, durationMs: 150_000, log } : { rate: 5, warmupMs: 2_000, durationMs: 3_000, log }),
   },
   {
     id: 'hr-api-overhead',
