@@ -27,6 +27,7 @@ export const GUARDIAN_PAGE_CSP =
 const ASSETS = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/authorization-details.js': { file: 'authorization-details.js', type: 'text/javascript; charset=utf-8' },
+  '/page-kit.js': { file: 'page-kit.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
   '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
 } as const;

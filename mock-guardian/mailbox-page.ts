@@ -36,6 +36,7 @@ export function createMailboxPage(options: MailboxPageOptions): Router {
     ['/style.css', { type: 'text/css; charset=utf-8', body: readFileSync(new URL('style.css', own)) }],
     // One renderer for authorization_details, on the phone and in the browser.
     ['/authorization-details.js', { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('authorization-details.js', guardian)) }],
+    ['/page-kit.js', { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('page-kit.js', guardian)) }],
     ['/favicon.svg', { type: 'image/svg+xml', body: readFileSync(new URL('favicon.svg', guardian)) }],
   ]);
 

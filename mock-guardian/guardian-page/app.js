@@ -5,6 +5,7 @@
 // DOM is built with createElement/textContent only. Nothing is parsed as HTML.
 
 import { readAuthorizationDetails, renderAuthorizationDetails } from './authorization-details.js';
+import { byTestId, controlRequests, el, option, readControlSecret, readPathMeta } from './page-kit.js';
 
 const STATUSES = ['pending', 'approved', 'denied', 'expired'];
 const STATUS_LABELS = { pending: 'Pending', approved: 'Approved', denied: 'Denied', expired: 'Expired' };
@@ -14,8 +15,9 @@ const CONFLICT_MESSAGES = {
 };
 const RECONNECT_DELAY_MS = 3000;
 
-const controlBase = readControlBase();
+const controlBase = readPathMeta('guardian-control-base', '/control');
 const controlSecret = readControlSecret();
+const { secretHeaders, getJson } = controlRequests(controlSecret);
 const elements = {
   connection: byTestId('connection'),
   userSelect: /** @type {HTMLSelectElement} */ (byTestId('user-select')),
@@ -461,68 +463,6 @@ async function reload(entry) {
 function announce(text, tone) {
   elements.status.dataset.tone = tone;
   elements.status.textContent = text;
-}
-
-/**
- * An exposed sandbox's banner links here with `#secret=…`: a fragment is never sent to
- * a server nor in a Referer. Keep it for this tab and take it out of the address bar.
- */
-function readControlSecret() {
-  const fromLink = new URLSearchParams(window.location.hash.slice(1)).get('secret');
-  if (fromLink) {
-    try {
-      window.sessionStorage.setItem('controlSecret', fromLink);
-    } catch {
-      // Storage may be off; the secret still works until the page is reloaded.
-    }
-    const url = new URL(window.location.href);
-    url.hash = '';
-    window.history.replaceState(null, '', url);
-    return fromLink;
-  }
-  try {
-    return window.sessionStorage.getItem('controlSecret') ?? '';
-  } catch {
-    return '';
-  }
-}
-
-function secretHeaders() {
-  return controlSecret ? { 'X-Control-Secret': controlSecret } : {};
-}
-
-async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: 'application/json', ...secretHeaders() }, cache: 'no-store' });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return response.json();
-}
-
-function el(tag, { className, testId, text } = {}, children = []) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (testId) node.dataset.testid = testId;
-  if (text !== undefined) node.textContent = text;
-  node.append(...children);
-  return node;
-}
-
-function option(value, label) {
-  const node = document.createElement('option');
-  node.value = value;
-  node.textContent = label;
-  return node;
-}
-
-function byTestId(id) {
-  const node = document.querySelector(`[data-testid="${id}"]`);
-  if (!node) throw new Error(`page element ${id} is missing`);
-  return /** @type {HTMLElement} */ (node);
-}
-
-function readControlBase() {
-  const meta = document.querySelector('meta[name="guardian-control-base"]');
-  const value = meta instanceof HTMLMetaElement ? meta.content : '';
-  return /^\/[A-Za-z0-9._~\/-]*$/.test(value) ? value.replace(/\/+$/, '') : '/control';
 }
 
 function isObject(value) {

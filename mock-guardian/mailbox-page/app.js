@@ -3,11 +3,13 @@
 // come from outside, so the DOM is built with textContent only.
 
 import { readAuthorizationDetails, renderAuthorizationDetails } from './authorization-details.js';
+import { byTestId, controlRequests, el, option, readControlSecret, readPathMeta } from './page-kit.js';
 
 const REFRESH_MS = 1000;
-const controlBase = readMeta('guardian-control-base', '/control');
-const pageBase = readMeta('mailbox-page-base', '/mailbox');
+const controlBase = readPathMeta('guardian-control-base', '/control');
+const pageBase = readPathMeta('mailbox-page-base', '/mailbox');
 const controlSecret = readControlSecret();
+const { secretHeaders, getJson } = controlRequests(controlSecret);
 
 function start() {
   if (document.body.dataset.page === 'consent') startConsent();
@@ -180,67 +182,9 @@ function announce(message) {
   byTestId('status-message').textContent = message;
 }
 
-function el(tag, { className, testId, text: content } = {}) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (testId) node.dataset.testid = testId;
-  if (content !== undefined) node.textContent = content;
-  return node;
-}
-
-function option(value, label) {
-  const node = document.createElement('option');
-  node.value = value;
-  node.textContent = label;
-  return node;
-}
-
-function byTestId(id) {
-  const node = document.querySelector(`[data-testid="${id}"]`);
-  if (!node) throw new Error(`page element ${id} is missing`);
-  return /** @type {HTMLElement} */ (node);
-}
-
-function readMeta(name, fallback) {
-  const meta = document.querySelector(`meta[name="${name}"]`);
-  const value = meta instanceof HTMLMetaElement ? meta.content : '';
-  return /^\/[A-Za-z0-9._~\/-]*$/.test(value) ? value.replace(/\/+$/, '') : fallback;
-}
-
 function formatTime(iso) {
   const at = Date.parse(String(iso));
   return Number.isNaN(at) ? '' : new Date(at).toLocaleString();
-}
-
-/** As on the Guardian page: an exposed sandbox's link carries `#secret=…`, kept for this tab only. */
-function readControlSecret() {
-  const fromLink = new URLSearchParams(window.location.hash.slice(1)).get('secret');
-  if (fromLink) {
-    try {
-      window.sessionStorage.setItem('controlSecret', fromLink);
-    } catch {
-      // Storage may be off; the secret still works until the page is reloaded.
-    }
-    const url = new URL(window.location.href);
-    url.hash = '';
-    window.history.replaceState(null, '', url);
-    return fromLink;
-  }
-  try {
-    return window.sessionStorage.getItem('controlSecret') ?? '';
-  } catch {
-    return '';
-  }
-}
-
-function secretHeaders() {
-  return controlSecret ? { 'X-Control-Secret': controlSecret } : {};
-}
-
-async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: 'application/json', ...secretHeaders() }, cache: 'no-store' });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return response.json();
 }
 
 start();
