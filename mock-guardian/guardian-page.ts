@@ -41,48 +41,64 @@ const CONTROL_BASE_PATH = /^\/[A-Za-z0-9._~\/-]*$/;
  * talks same-origin to the control API at `controlBasePath`.
  */
 export function createGuardianPage(options: GuardianPageOptions): Router {
+  const assetDir = new URL('./guardian-page/', import.meta.url);
+  return browserPages({
+    controlBasePath: options.controlBasePath,
+    pages: { '/': readFileSync(new URL('index.html', assetDir), 'utf8') },
+    assets: new Map(
+      Object.entries(ASSETS).map(([path, { file, type }]) => [path, { type, body: readFileSync(new URL(file, assetDir)) }]),
+    ),
+  });
+}
+
+export interface BrowserAsset {
+  type: string;
+  body: Buffer;
+}
+
+/**
+ * The router of the tenant's browser pages (the Guardian page, the mailbox):
+ * HTML templates with their mount path and the control API's path filled in,
+ * escaped, static assets, and nothing else, all under the pages' security
+ * headers; other methods get 405, other paths 404.
+ */
+export function browserPages(options: {
+  controlBasePath: string;
+  pages: Readonly<Record<string, string>>;
+  assets: ReadonlyMap<string, BrowserAsset>;
+}): Router {
   const controlBasePath = options.controlBasePath.replace(/\/+$/, '');
   if (!CONTROL_BASE_PATH.test(controlBasePath)) {
     throw new GuardianPageError(
       `controlBasePath must be an absolute path such as /control (got ${JSON.stringify(options.controlBasePath)})`,
     );
   }
-
-  const assetDir = new URL('./guardian-page/', import.meta.url);
-  const template = readFileSync(new URL('index.html', assetDir), 'utf8');
-  const assets = new Map(
-    Object.entries(ASSETS).map(([path, { file, type }]) => [path, { type, body: readFileSync(new URL(file, assetDir)) }]),
-  );
-
   const router = Router();
-
-  router.get('/', (req: Request, res: Response) => {
-    // The mount path comes from the tenant's code, but it is still escaped:
-    // nothing reaches this HTML unescaped.
-    const html = template
-      .replaceAll('%PAGE_BASE%', escapeAttribute(req.baseUrl))
-      .replaceAll('%CONTROL_BASE%', escapeAttribute(controlBasePath));
-    setSecurityHeaders(res);
-    res.type('text/html; charset=utf-8').send(html);
-  });
-
-  for (const [path, asset] of assets) {
+  for (const [path, template] of Object.entries(options.pages)) {
+    router.get(path, (req: Request, res: Response) => {
+      // The mount path comes from the tenant's code, but it is still escaped:
+      // nothing reaches this HTML unescaped.
+      const html = template
+        .replaceAll('%PAGE_BASE%', escapeAttribute(req.baseUrl))
+        .replaceAll('%CONTROL_BASE%', escapeAttribute(controlBasePath));
+      setSecurityHeaders(res);
+      res.type('text/html; charset=utf-8').send(html);
+    });
+  }
+  for (const [path, asset] of options.assets) {
     router.get(path, (_req: Request, res: Response) => {
       setSecurityHeaders(res);
       res.type(asset.type).send(asset.body);
     });
   }
-
-  router.all(['/', ...assets.keys()], (_req: Request, res: Response) => {
+  router.all([...Object.keys(options.pages), ...options.assets.keys()], (_req: Request, res: Response) => {
     setSecurityHeaders(res);
     res.set('Allow', 'GET, HEAD').status(405).type('text/plain; charset=utf-8').send('Method not allowed\n');
   });
-
   router.use((_req: Request, res: Response) => {
     setSecurityHeaders(res);
     res.status(404).type('text/plain; charset=utf-8').send('Not found\n');
   });
-
   return router;
 }
 
