@@ -1,22 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePorts, runCommand, type RunningCommand } from './processes.ts';
+import { runCommand, sandboxEnv, type RunningCommand } from './processes.ts';
 
 /** `npm run sandbox` beyond loopback: never silent, never without the banner's secret. */
 
-async function sandboxEnv(extra: Record<string, string>): Promise<Record<string, string>> {
-  const [agent, hrApi, tenant, gemini] = await freePorts(4);
-  return {
-    HR_AGENT_PORT: String(agent),
-    HR_API_PORT: String(hrApi),
-    TENANT_PORT: String(tenant),
-    MOCK_GEMINI_PORT: String(gemini),
-    SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'sandbox-state-')),
-    ...extra,
-  };
-}
 
 describe('npm run sandbox on a non-loopback address', () => {
   it('refuses to start without SANDBOX_EXPOSE=true, naming the variable, and exits 2', async () => {

@@ -1,9 +1,6 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_TENANT_DEFAULTS } from '../config.ts';
-import { freePorts, runCommand, waitUntil, type RunningCommand } from './processes.ts';
+import { runCommand, sandboxEnv, waitUntil, type RunningCommand } from './processes.ts';
 
 /**
  * Every line `npm run sandbox` and `npm run client` print during a full approve
@@ -23,16 +20,9 @@ describe('logs of a full sandbox run', () => {
   let logs = '';
 
   beforeAll(async () => {
-    const [agentPort, hrApi, tenantPort, gemini] = await freePorts(4);
-    env = {
-      HR_AGENT_PORT: String(agentPort),
-      HR_API_PORT: String(hrApi),
-      TENANT_PORT: String(tenantPort),
-      MOCK_GEMINI_PORT: String(gemini),
-      SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'sandbox-state-')),
-    };
-    tenant = `http://127.0.0.1:${tenantPort}`;
-    agent = `http://127.0.0.1:${agentPort}`;
+    env = await sandboxEnv();
+    tenant = `http://127.0.0.1:${env.TENANT_PORT}`;
+    agent = `http://127.0.0.1:${env.HR_AGENT_PORT}`;
     sandbox = runCommand('npm', ['run', 'sandbox'], env);
     await sandbox.waitForOutput(/Headless Agent Auth Sandbox is ready/, 90_000);
 

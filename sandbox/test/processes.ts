@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Test support for running the project's commands as a user would: as child processes. */
@@ -20,6 +23,19 @@ export async function freePorts(count: number): Promise<number[]> {
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
+}
+
+/** The environment of an `npm run sandbox` under test: four free ports and a new state folder, plus `extra`. */
+export async function sandboxEnv(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  const [agent, hrApi, tenant, gemini] = await freePorts(4);
+  return {
+    HR_AGENT_PORT: String(agent),
+    HR_API_PORT: String(hrApi),
+    TENANT_PORT: String(tenant),
+    MOCK_GEMINI_PORT: String(gemini),
+    SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'sandbox-state-')),
+    ...extra,
+  };
 }
 
 export interface RunningCommand {

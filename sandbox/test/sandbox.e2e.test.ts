@@ -1,10 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { freePorts, runCommand, waitUntil, type RunningCommand } from './processes.ts';
+import { freePorts, runCommand, sandboxEnv, waitUntil, type RunningCommand } from './processes.ts';
 
 /**
  * `npm run sandbox` and `npm run client` exactly as a user runs them, as
@@ -25,16 +22,6 @@ interface RequestView {
   status: string;
 }
 
-async function sandboxEnv(): Promise<Record<string, string>> {
-  const [agent, hrApi, tenant, gemini] = await freePorts(4);
-  return {
-    HR_AGENT_PORT: String(agent),
-    HR_API_PORT: String(hrApi),
-    TENANT_PORT: String(tenant),
-    MOCK_GEMINI_PORT: String(gemini),
-    SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'sandbox-state-')),
-  };
-}
 
 describe('npm run sandbox with npm run client', PROCESS_TEST_TIMEOUT, () => {
   let env: Record<string, string>;
