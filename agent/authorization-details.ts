@@ -1,4 +1,5 @@
 import type { User } from '@a2a-js/sdk/server';
+import type { Context } from '@opentelemetry/api';
 
 /**
  * What the employee is asked to authorize, as RFC 9396 `authorization_details`
@@ -23,6 +24,10 @@ export interface Caller {
 /** The user the A2A server builds from a verified bearer token (agent/server.ts). */
 export interface CallerUser extends User {
   clientId?: string | undefined;
+  /** The caller's trace (W3C Trace Context of its request), which the task's spans continue. */
+  trace?: Context | undefined;
+  /** The caller's verified token, described for its span (sandbox/telemetry/token-claims.ts): claims, never the token. */
+  tokenDescription?: string | undefined;
 }
 
 export function callerOf(user: User | undefined): Caller | undefined {

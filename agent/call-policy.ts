@@ -1,6 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { context, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
 import { Agent, request } from 'undici';
 import { AGENT_DEFAULTS } from '../sandbox/config.ts';
+import { endHop, hopWarning, startHop, type HopEnd, type HopStart } from '../sandbox/telemetry/hop-spans.ts';
+import type { Participant } from '../sandbox/telemetry/hops.ts';
+import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
+import { injectTraceHeaders } from '../sandbox/telemetry/trace-context.ts';
 import { AgentError } from './errors.ts';
 
 /**
@@ -10,6 +15,10 @@ import { AgentError } from './errors.ts';
  * retried with exponential backoff and full jitter, honouring `Retry-After`
  * (RFC 9110 §10.2.3), until the retries or the call's deadline run out.
  * Anything else is the caller's answer and is thrown as it is.
+ *
+ * It is also the one place that traces them: a call made with a `hop` is one
+ * hop span for all its attempts (retries are its events), and every request
+ * carries the active trace context as W3C `traceparent`.
  */
 
 export type Service = 'identity' | 'hrApi' | 'model';
@@ -40,13 +49,26 @@ export interface TransientFailure {
   retryAfterMs?: number;
 }
 
-export interface CallOptions {
+/** The arrow a call draws (sandbox/telemetry/hops.ts), from the agent to the service called. */
+export interface CallHop<T> {
+  /** `POST /bc-authorize`: the method and the path, no identifiers. */
+  label: string;
+  attributes?: Attributes;
+  /** Tokens the request carries, by name; only their description reaches the span. */
+  tokens?: HopStart['tokens'];
+  /** What the answer adds to the span (tokens received, a status other than 200). */
+  describe?: (result: T) => HopEnd;
+}
+
+export interface CallOptions<T = unknown> {
   /** The caller's signal (CancelTask, the task watchdog): ends the call at once. */
   signal: AbortSignal;
   /** Names the service in the error, e.g. "The language model (gemini-2.5-flash)". */
   label?: string;
   /** Whether an error may pass with time; defaults to `transientFailure`. */
   classify?: (error: unknown) => TransientFailure | undefined;
+  /** Trace the call as this hop. */
+  hop?: CallHop<T>;
 }
 
 export interface CallPolicy {
@@ -62,7 +84,7 @@ export interface CallPolicy {
   /** One attempt under the service's attempt deadline; a timeout throws `AttemptTimeout`. */
   attempt<T>(service: Service, run: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T>;
   /** Attempts until one succeeds, an error is not transient, or the limits are reached (`AgentError` `unavailable`). */
-  call<T>(service: Service, run: (signal: AbortSignal) => Promise<T>, options: CallOptions): Promise<T>;
+  call<T>(service: Service, run: (signal: AbortSignal) => Promise<T>, options: CallOptions<T>): Promise<T>;
   /** Closes the pooled connections. */
   close(): Promise<void>;
 }
@@ -71,6 +93,9 @@ export interface CallPolicy {
 const CONNECTIONS_PER_ORIGIN = 64;
 /** Idle pooled connections are kept this long (the sandbox's servers keep theirs 65 s). */
 const POOL_KEEP_ALIVE_MS = 30_000;
+
+/** The lane each service is drawn in; the model is the agent's own step. */
+const LANES: Record<Service, Participant> = { identity: 'identity', hrApi: 'hr-api', model: 'agent' };
 
 const LABELS: Record<Service, string> = {
   identity: 'The identity backend',
@@ -102,6 +127,7 @@ export class HttpStatusError extends Error {
 export function createCallPolicy(
   overrides: CallLimitOverrides = {},
   random: () => number = Math.random,
+  telemetry: Telemetry = noTelemetry(),
 ): CallPolicy {
   const table: Record<Service, CallLimits> = {
     identity: { ...DEFAULT_CALL_LIMITS.identity, ...overrides.identity },
@@ -122,30 +148,68 @@ export function createCallPolicy(
       return (limits.retries + 1) * limits.attemptTimeoutMs + limits.retries * limits.maxBackoffMs;
     },
     attempt: (service, run, signal) => withDeadline(table[service].attemptTimeoutMs, run, signal),
-    async call(service, run, { signal, label = LABELS[service], classify = transientFailure }) {
-      const limits = table[service];
-      const giveUpAt = Date.now() + policy.deadlineMs(service);
-      for (let attempt = 1; ; attempt += 1) {
-        let failure: TransientFailure | undefined;
-        try {
-          return await withDeadline(limits.attemptTimeoutMs, run, signal);
-        } catch (error) {
-          if (signal.aborted) throw canceled(error);
-          failure = classify(error);
-          if (!failure) throw error;
-          const wait = failure.retryAfterMs ?? backoff(limits, attempt);
-          if (attempt > limits.retries || wait > limits.maxBackoffMs || Date.now() + wait > giveUpAt) {
-            throw new AgentError('unavailable', `${label} ${failure.reason}, after ${attempts(attempt)}`, { cause: error });
-          }
-          try {
-            await sleep(wait, undefined, { signal });
-          } catch {
-            throw canceled(error);
-          }
-        }
+    async call(service, run, options) {
+      const { hop } = options;
+      if (!hop) return attempts(service, run, options, undefined);
+      const span = startHop(telemetry, {
+        from: 'agent',
+        to: LANES[service],
+        label: hop.label,
+        // A model call leaves the process, though it is drawn as the agent's own step.
+        ...(service === 'model' ? { kind: SpanKind.CLIENT } : {}),
+        attributes: hop.attributes,
+        tokens: hop.tokens,
+      });
+      try {
+        const result = await context.with(trace.setSpan(context.active(), span), () => attempts(service, run, options, span));
+        const described = span.isRecording() && hop.describe ? hop.describe(result) : {};
+        endHop(span, { ...described, attributes: { 'http.response.status_code': 200, ...described.attributes } });
+        return result;
+      } catch (error) {
+        // The last attempt's status, also when the policy gave up on it (`unavailable`, its cause).
+        const status = statusOf(error) ?? (error instanceof Error ? statusOf(error.cause) : undefined);
+        endHop(span, { error, ...(status === undefined ? {} : { attributes: { 'http.response.status_code': status } }) });
+        throw error;
       }
     },
   };
+
+  /** Attempts until one succeeds, an error is not transient, or the limits are reached; retries are the span's events. */
+  async function attempts<T>(
+    service: Service,
+    run: (signal: AbortSignal) => Promise<T>,
+    { signal, label = LABELS[service], classify = transientFailure }: CallOptions<T>,
+    span: Span | undefined,
+  ): Promise<T> {
+    const limits = table[service];
+    const giveUpAt = Date.now() + policy.deadlineMs(service);
+    for (let attempt = 1; ; attempt += 1) {
+      let failure: TransientFailure | undefined;
+      try {
+        return await withDeadline(limits.attemptTimeoutMs, run, signal);
+      } catch (error) {
+        if (signal.aborted) throw canceled(error);
+        failure = classify(error);
+        if (!failure) throw error;
+        const wait = failure.retryAfterMs ?? backoff(limits, attempt);
+        if (attempt > limits.retries || wait > limits.maxBackoffMs || Date.now() + wait > giveUpAt) {
+          throw new AgentError('unavailable', `${label} ${failure.reason}, after ${attemptsText(attempt)}`, { cause: error });
+        }
+        const rateLimited = statusOf(error) === 429;
+        hopWarning(telemetry, span, rateLimited ? 'rate_limited' : 'retry', {
+          reason: failure.reason,
+          attempt,
+          wait_ms: wait,
+          ...(rateLimited && failure.retryAfterMs !== undefined ? { retry_after_ms: failure.retryAfterMs } : {}),
+        });
+        try {
+          await sleep(wait, undefined, { signal });
+        } catch {
+          throw canceled(error);
+        }
+      }
+    }
+  }
   return policy;
 }
 
@@ -167,6 +231,8 @@ function pooledFetch(dispatcher: Agent): typeof fetch {
     new Headers(init.headers).forEach((value, name) => {
       sent[name] = value;
     });
+    // W3C Trace Context: the service called continues the trace of the hop that calls it.
+    injectTraceHeaders(sent);
     const answer = await request(input, {
       dispatcher,
       method: (init.method ?? 'GET') as 'GET',
@@ -237,7 +303,7 @@ export function getJson(
   policy: CallPolicy,
   service: Service,
   url: URL,
-  options: { bearer: string; signal: AbortSignal; label?: string },
+  options: { bearer: string; signal: AbortSignal; label?: string; hop?: CallHop<JsonAnswer> },
 ): Promise<JsonAnswer> {
   return policy.call(
     service,
@@ -263,7 +329,21 @@ export function getJson(
       }
       return { status: response.status, body };
     },
-    { signal: options.signal, ...(options.label ? { label: options.label } : {}) },
+    {
+      signal: options.signal,
+      ...(options.label ? { label: options.label } : {}),
+      ...(options.hop
+        ? {
+            hop: {
+              ...options.hop,
+              attributes: { 'http.request.method': 'GET', 'url.path': url.pathname, ...options.hop.attributes },
+              // The bearer token is the hop's credential: described on the span, never kept.
+              tokens: { access_token: options.bearer, ...options.hop.tokens },
+              describe: (answer) => ({ attributes: { 'http.response.status_code': answer.status } }),
+            },
+          }
+        : {}),
+    },
   );
 }
 
@@ -335,7 +415,7 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-function attempts(n: number): string {
+function attemptsText(n: number): string {
   return n === 1 ? '1 attempt' : `${n} attempts`;
 }
 

@@ -8,6 +8,15 @@ import type { Request, Response } from 'express';
  * answered. Each pending request has its own random token; the route answers
  * 204 for a known token and 401 for anything else, so it never reveals which
  * requests exist.
+ *
+ * While requests wait for their pings, this module also paces the checks
+ * that the backend still knows them (CIBA §10: a ping-mode client may still
+ * ask the token endpoint). Checking every request at every interval would
+ * cost the backend one token request per request per interval; instead one
+ * waiting request, taken in turn, is checked each interval, and when a check
+ * finds a request the backend forgot (it restarted), every waiting request is
+ * checked at once. Each request also checks on its own at a slower cadence
+ * (see `agent/ciba.ts`), which covers a backend that forgets single requests.
  */
 
 export interface PingWaiter {
@@ -17,15 +26,20 @@ export interface PingWaiter {
   readonly tokenDigest: string;
   /** Resolves on the next notification for this request; rejects when `signal` aborts. */
   next(signal: AbortSignal): Promise<void>;
-  /** Binds the waiter to the `auth_req_id` the backend issued (CIBA §7.3). */
-  bind(authReqId: string): void;
+  /**
+   * Binds the waiter to the `auth_req_id` the backend issued (CIBA §7.3) and its polling
+   * `interval`: from then on it takes its turn in the shared checks (`next` also resolves for a check).
+   */
+  bind(authReqId: string, intervalMs: number): void;
+  /** The backend no longer knows this waiter's request: check every other waiting request now. */
+  reportLost(): void;
   release(): void;
 }
 
 export interface PingNotifications {
   register(): PingWaiter;
   /** A waiter for a request made before a restart (or by another agent process), from its stored token digest. */
-  restore(tokenDigest: string, authReqId: string): PingWaiter;
+  restore(tokenDigest: string, authReqId: string, intervalMs: number): PingWaiter;
   /** Wakes the waiter of `authReqId`, for a ping another agent process received; false if none waits here. */
   wake(authReqId: string): boolean;
   handle(req: Request, res: Response): void | Promise<void>;
@@ -36,6 +50,8 @@ export interface PingNotifications {
 interface Entry {
   tokenDigest: Buffer;
   authReqId: string | undefined;
+  /** The request's polling interval, once bound: the shared checks run at the shortest one. */
+  intervalMs: number | undefined;
   /** A notification that arrived before anyone waited for it. */
   signalled: boolean;
   wake: (() => void) | undefined;
@@ -54,21 +70,64 @@ export interface PingNotificationOptions {
    * (and has been told), so the backend gets 204 rather than 401.
    */
   relay?: (tokenDigest: string, authReqId: string) => Promise<boolean>;
+  /** In [0, 1): spreads the shared checks so that agents started together do not check in step. */
+  random?: () => number;
 }
 
-export function createPingNotifications(options: PingNotificationOptions = {}): PingNotifications {
-  // Keyed by the token's digest: looking up a digest reveals nothing about the token itself.
-  const entries = new Map<string, Entry>();
+/** The shared checks run up to this share of an interval later than the interval. */
+const CHECK_JITTER = 0.2;
 
-  const waiterFor = (token: string, tokenDigest: Buffer, authReqId: string | undefined): PingWaiter => {
+export function createPingNotifications(options: PingNotificationOptions = {}): PingNotifications {
+  const random = options.random ?? Math.random;
+  // Keyed by the token's digest: looking up a digest reveals nothing about the token itself.
+  // Insertion order is the order of the shared checks: a checked entry moves to the end.
+  const entries = new Map<string, Entry>();
+  let checkTimer: NodeJS.Timeout | undefined;
+  let lastSweepAt = 0;
+
+  const scheduleChecks = () => {
+    if (checkTimer !== undefined) return;
+    let intervalMs = Infinity;
+    for (const entry of entries.values()) if (entry.intervalMs !== undefined) intervalMs = Math.min(intervalMs, entry.intervalMs);
+    if (intervalMs === Infinity) return;
+    checkTimer = setTimeout(checkNext, intervalMs * (1 + random() * CHECK_JITTER));
+    checkTimer.unref();
+  };
+
+  /** Wakes the waiting entry checked longest ago, then moves it to the end of the turn. */
+  function checkNext(): void {
+    checkTimer = undefined;
+    for (const [key, entry] of entries) {
+      if (entry.intervalMs === undefined || entry.wake === undefined) continue;
+      entries.delete(key);
+      entries.set(key, entry);
+      entry.wake();
+      break;
+    }
+    scheduleChecks();
+  }
+
+  const waiterFor = (token: string, tokenDigest: Buffer, authReqId: string | undefined, intervalMs: number | undefined): PingWaiter => {
     const key = tokenDigest.toString('hex');
-    const entry: Entry = { tokenDigest, authReqId, signalled: false, wake: undefined, fail: undefined };
+    const entry: Entry = { tokenDigest, authReqId, intervalMs, signalled: false, wake: undefined, fail: undefined };
     entries.set(key, entry);
+    if (intervalMs !== undefined) scheduleChecks();
     return {
         token,
         tokenDigest: key,
-        bind(authReqId) {
+        bind(authReqId, intervalMs) {
           entry.authReqId = authReqId;
+          entry.intervalMs = intervalMs;
+          scheduleChecks();
+        },
+        reportLost() {
+          // One sweep per shortest interval at most: a thousand lost requests report a thousand times.
+          const now = Date.now();
+          let intervalMs = Infinity;
+          for (const other of entries.values()) if (other.intervalMs !== undefined) intervalMs = Math.min(intervalMs, other.intervalMs);
+          if (now - lastSweepAt < Math.min(intervalMs, 60_000)) return;
+          lastSweepAt = now;
+          for (const other of entries.values()) if (other !== entry && other.intervalMs !== undefined) other.wake?.();
         },
         next(signal) {
           return new Promise<void>((resolve, reject) => {
@@ -96,6 +155,10 @@ export function createPingNotifications(options: PingNotificationOptions = {}): 
         },
         release() {
           if (entries.get(key) === entry) entries.delete(key);
+          if (entries.size === 0 && checkTimer !== undefined) {
+            clearTimeout(checkTimer);
+            checkTimer = undefined;
+          }
         },
       };
   };
@@ -103,11 +166,11 @@ export function createPingNotifications(options: PingNotificationOptions = {}): 
   return {
     register() {
       const token = randomBytes(32).toString('base64url');
-      return waiterFor(token, digest(token), undefined);
+      return waiterFor(token, digest(token), undefined, undefined);
     },
 
-    restore(tokenDigest, authReqId) {
-      return waiterFor('', Buffer.from(tokenDigest, 'hex'), authReqId);
+    restore(tokenDigest, authReqId, intervalMs) {
+      return waiterFor('', Buffer.from(tokenDigest, 'hex'), authReqId, intervalMs);
     },
 
     wake(authReqId) {
@@ -153,6 +216,8 @@ export function createPingNotifications(options: PingNotificationOptions = {}): 
     },
 
     close() {
+      if (checkTimer !== undefined) clearTimeout(checkTimer);
+      checkTimer = undefined;
       for (const entry of entries.values()) entry.fail?.(new Error('The agent is shutting down'));
       entries.clear();
     },

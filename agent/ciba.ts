@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
-import { AttemptTimeout, parseRetryAfter, transientFailure, withDeadline, type CallPolicy } from './call-policy.ts';
+import { context, trace } from '@opentelemetry/api';
+import { endHop, errorType, hopWarning, startHop } from '../sandbox/telemetry/hop-spans.ts';
+import { HOP, shortId } from '../sandbox/telemetry/hops.ts';
+import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
+import { AttemptTimeout, parseRetryAfter, statusOf, transientFailure, withDeadline, type CallPolicy } from './call-policy.ts';
 import { AgentError } from './errors.ts';
 import type { IdentityClient } from './identity.ts';
 import type { PingNotifications, PingWaiter } from './ciba-notifications.ts';
@@ -9,8 +13,8 @@ import type { PingNotifications, PingWaiter } from './ciba-notifications.ts';
  * Asks one employee, through OpenID CIBA, to approve sharing their employment
  * details, and waits for the answer: by polling the token endpoint (CIBA §7.3,
  * honouring `interval` and `slow_down`) or, in ping mode, by waiting for the
- * backend's notification (CIBA §10.2) while still checking at the interval
- * that the backend knows the request. Only a definitive answer ends the wait.
+ * backend's notification (CIBA §10.2) while still checking that the backend
+ * knows the request. Only a definitive answer ends the wait.
  */
 
 export const DEFAULT_BINDING_MESSAGE = 'Approve sharing your employment details with an external party.';
@@ -19,7 +23,12 @@ const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
 /** Seconds between polls when the backend names no `interval` (CIBA §7.3). */
 const DEFAULT_INTERVAL = 5;
 const SLOW_DOWN_STEP_MS = 5_000;
-/** Ping-mode checks wait up to this share of an interval longer, so many tasks do not check in step. */
+/**
+ * In ping mode a request is checked in its turn of the shared checks (one request per interval, see
+ * `ciba-notifications.ts`) and at least every this many intervals on its own (a minute at Auth0's 5 s).
+ */
+const PING_OWN_CHECK_INTERVALS = 12;
+/** Ping-mode waits last up to this share longer, so that many tasks do not check in step. */
 const PING_CHECK_JITTER = 0.2;
 
 export interface CibaOptions {
@@ -32,6 +41,8 @@ export interface CibaOptions {
   bindingMessage?: string;
   notifications: PingNotifications;
   policy: CallPolicy;
+  /** The wait for the employee is one hop span, its polls counted on it (default: not traced). */
+  telemetry?: Telemetry;
   now?: () => number;
   random?: () => number;
 }
@@ -90,6 +101,7 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
   const random = options.random ?? Math.random;
   const bindingMessage = options.bindingMessage ?? DEFAULT_BINDING_MESSAGE;
   const { policy } = options;
+  const telemetry = options.telemetry ?? noTelemetry();
 
   return {
     async requestConsent(employeeId, { signal, onPending, authorizationDetails }) {
@@ -116,11 +128,21 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
             if (rateLimited && (failure?.retryAfterMs ?? 0) > policy.limits('identity').maxBackoffMs) return undefined;
             return failure;
           },
+          hop: {
+            label: 'POST /bc-authorize',
+            attributes: {
+              'http.request.method': 'POST',
+              'url.path': '/bc-authorize',
+              [HOP.deliveryMode]: options.deliveryMode,
+              [HOP.channel]: consentChannel(options.requestedExpiry),
+            },
+            describe: (answer) => ({ attributes: { [HOP.authReqId]: shortId(answer.auth_req_id), 'ciba.expires_in': answer.expires_in } }),
+          },
         });
         if (signal.aborted) throw new AgentError('canceled', 'The request was canceled');
         const expiresAt = now() + started.expires_in * 1000;
         const interval = started.interval ?? DEFAULT_INTERVAL;
-        waiter?.bind(started.auth_req_id);
+        waiter?.bind(started.auth_req_id, interval * 1000);
         await onPending({
           employeeId,
           bindingMessage,
@@ -135,7 +157,9 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
         });
         if (signal.aborted) throw new AgentError('canceled', 'The request was canceled');
 
-        const tokens = await waitForAnswer(config, started.auth_req_id, interval, expiresAt, signal, waiter);
+        const tokens = await traceWait(started.auth_req_id, options.deliveryMode, () =>
+          waitForAnswer(started.auth_req_id, interval, expiresAt, signal, waiter),
+        );
         checkSubject(tokens, employeeId);
         return tokens.access_token;
       } catch (error) {
@@ -150,11 +174,12 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
       const expiresAt = consent.expiresAt.getTime();
       const waiter =
         consent.deliveryMode === 'ping' && consent.notificationTokenDigest
-          ? options.notifications.restore(consent.notificationTokenDigest, consent.authReqId)
+          ? options.notifications.restore(consent.notificationTokenDigest, consent.authReqId, consent.interval * 1000)
           : undefined;
       try {
-        const config = await options.identity.configuration();
-        const tokens = await waitForAnswer(config, consent.authReqId, consent.interval, expiresAt, signal, waiter, 0);
+        const tokens = await traceWait(consent.authReqId, consent.deliveryMode, () =>
+          waitForAnswer(consent.authReqId, consent.interval, expiresAt, signal, waiter, 0),
+        );
         checkSubject(tokens, consent.employeeId);
         return tokens.access_token;
       } catch (error) {
@@ -169,13 +194,13 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
   /**
    * Asks the token endpoint until the employee's answer or the request's
    * expiry (CIBA §7.3, §11): every `interval` in poll mode; in ping mode as
-   * soon as the notification arrives (§10.2) and otherwise at the same slow
-   * cadence, so that a backend that lost the request is noticed within an
-   * interval or two rather than at expiry. A failed or timed-out poll is
-   * tried again at the next interval; only a definitive answer ends it.
+   * soon as the notification arrives (§10.2) or the shared checks call on
+   * this request, and otherwise every `PING_OWN_CHECK_INTERVALS` intervals,
+   * so that a backend that lost its requests is noticed within an interval or
+   * two rather than at expiry. A failed or timed-out poll is tried again at
+   * the next interval; only a definitive answer ends it.
    */
   async function waitForAnswer(
-    config: oidc.Configuration,
     authReqId: string,
     intervalSeconds: number,
     expiresAt: number,
@@ -187,31 +212,55 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
     // One interval past the expiry lets the backend report `expired_token` itself.
     const giveUpAt = expiresAt + interval;
     if (now() > giveUpAt) throw expired();
-    let waitMs = firstWaitMs ?? interval;
+    const pendingWait = () => (waiter ? interval * PING_OWN_CHECK_INTERVALS : interval);
+    let waitMs = firstWaitMs ?? pendingWait();
     let lastFailure: string | undefined;
+    const pollConfig = await options.identity.pollConfiguration();
+    /** Polls given up on at their deadline whose requests still run: one may yet bring the tokens. */
+    const late: Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers>[] = [];
+    // The wait's hop span (traceWait): one span for every poll, which only counts them.
+    const span = trace.getActiveSpan();
+    let polls = 0;
     for (;;) {
-      if (waitMs > 0) await pause(waiter ? waitMs + Math.round(random() * interval * PING_CHECK_JITTER) : waitMs, signal, waiter);
+      if (waitMs > 0) await pause(waiter ? waitMs + Math.round(random() * waitMs * PING_CHECK_JITTER) : waitMs, signal, waiter);
+      polls += 1;
+      if (span?.isRecording()) span.setAttribute(HOP.pollCount, polls);
       try {
-        return await policy.attempt(
-          'identity',
-          () => oidc.genericGrantRequest(config, CIBA_GRANT_TYPE, { auth_req_id: authReqId }),
-          signal,
-        );
+        const poll = oidc.genericGrantRequest(pollConfig, CIBA_GRANT_TYPE, { auth_req_id: authReqId });
+        poll.catch(() => undefined);
+        try {
+          return await policy.attempt('identity', () => poll, signal);
+        } catch (error) {
+          if (error instanceof AttemptTimeout) late.push(poll);
+          throw error;
+        }
       } catch (error) {
         if (signal.aborted) throw new AgentError('canceled', 'The request was canceled', { cause: error });
         waitMs = interval;
         if (error instanceof oidc.ResponseBodyError && error.error === 'authorization_pending') {
+          waitMs = pendingWait();
           lastFailure = undefined;
         } else if (error instanceof oidc.ResponseBodyError && error.error === 'slow_down') {
           // CIBA §11 via RFC 8628 §3.5: add 5 seconds to the interval for this and all later polls.
           interval += SLOW_DOWN_STEP_MS;
-          waitMs = Math.max(interval, parseRetryAfter(error.response.headers.get('retry-after')) ?? 0);
+          hopWarning(telemetry, span, 'slow_down', { interval_s: interval / 1000 });
+          waitMs = Math.max(pendingWait(), parseRetryAfter(error.response.headers.get('retry-after')) ?? 0);
           lastFailure = undefined;
         } else {
           const failure = transientFailure(error);
-          if (!failure) throw consentError(error, expiresAt);
+          if (!failure) {
+            if (error instanceof oidc.ResponseBodyError && error.error === 'invalid_grant') {
+              // The request was used up: by a poll whose answer came late (the tokens are in it), or by nobody here.
+              const tokens = await lateAnswer(late, signal);
+              if (tokens) return tokens;
+              waiter?.reportLost();
+            }
+            throw consentError(error, expiresAt);
+          }
           waitMs = Math.max(interval, failure.retryAfterMs ?? 0);
           lastFailure = failure.reason;
+          if (statusOf(error) === 429) hopWarning(telemetry, span, 'rate_limited', { retry_after_ms: waitMs });
+          else hopWarning(telemetry, span, 'poll_failed', { reason: failure.reason });
         }
       }
       if (now() + waitMs > giveUpAt) {
@@ -219,6 +268,44 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
         if (now() < giveUpAt) waitMs = giveUpAt - now();
         else throw expired(lastFailure);
       }
+    }
+  }
+
+  /**
+   * The wait for the employee's answer as one hop: every token request it makes is counted on it
+   * (`ciba.poll_count`), and it ends with the outcome (`ciba.outcome`), the agent's whole view of
+   * the employee's decision when the identity backend traces nothing (Auth0).
+   */
+  async function traceWait(
+    authReqId: string,
+    deliveryMode: 'poll' | 'ping',
+    wait: () => Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers>,
+  ): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
+    const span = startHop(telemetry, {
+      from: 'agent',
+      to: 'identity',
+      label: 'POST /oauth/token (CIBA)',
+      attributes: {
+        'http.request.method': 'POST',
+        'url.path': '/oauth/token',
+        [HOP.authReqId]: shortId(authReqId),
+        [HOP.deliveryMode]: deliveryMode,
+      },
+    });
+    try {
+      const tokens = await context.with(trace.setSpan(context.active(), span), wait);
+      endHop(span, {
+        attributes: { [HOP.outcome]: 'approved', 'http.response.status_code': 200 },
+        tokens: { access_token: tokens.access_token, id_token: tokens.id_token },
+      });
+      return tokens;
+    } catch (error) {
+      const code = errorType(error);
+      const outcome = WAIT_OUTCOMES[code];
+      // A denial or an expiry is the employee's answer, not a failure of the call.
+      if (outcome !== undefined) endHop(span, { attributes: { [HOP.outcome]: outcome, 'http.response.status_code': 400, 'ciba.error': code } });
+      else endHop(span, { attributes: { [HOP.outcome]: code === 'canceled' ? 'canceled' : 'failed' }, error });
+      throw error;
     }
   }
 
@@ -259,6 +346,22 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
     }
     return new AgentError('backend_error', 'The identity backend could not be reached', { cause: error });
   }
+}
+
+/** How the wait ended, by the `AgentError` code it ended with, when that is the employee's answer. */
+const WAIT_OUTCOMES: Readonly<Record<string, string>> = { access_denied: 'denied', expired_token: 'expired' };
+
+/**
+ * The tokens of a poll the agent gave up on at its deadline but whose request ran on: the backend
+ * answers a poll once with the tokens and then `invalid_grant` (CIBA §11), so when an approval was
+ * consumed by such a poll, its answer is the only copy. Undefined when none brings tokens.
+ */
+async function lateAnswer<T>(late: readonly Promise<T>[], signal: AbortSignal): Promise<T | undefined> {
+  if (late.length === 0) return undefined;
+  // Each request ends by its own (longer) timeout; this only stops waiting when the task is canceled.
+  const first = Promise.any(late).catch(() => undefined);
+  const canceled = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+  return Promise.race([first, canceled]);
 }
 
 /** Waits `ms`, or in ping mode until the notification arrives if that is sooner. */

@@ -2,11 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { Role, TaskState, type Message, type Part, type Task } from '@a2a-js/sdk';
 import type { Content } from '@google/genai';
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
+import { context as traceContext, ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
+import { endHop, markHop, startHop, taskScopeOf, withTaskScope } from '../sandbox/telemetry/hop-spans.ts';
+import { HOP } from '../sandbox/telemetry/hops.ts';
+import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
 import type { PendingConsent } from './ciba.ts';
 import { NO_LEDGER, type ResumeState, type Run, type StoredConsent, type TaskLedger } from './task-ledger.ts';
 import { closedExchange, type Conversations } from './conversations.ts';
 import { formatSeconds } from './call-policy.ts';
-import { callerOf } from './authorization-details.ts';
+import { callerOf, type CallerUser } from './authorization-details.ts';
 import { AgentError, toAgentError } from './errors.ts';
 import { outcomeFor } from './outcomes.ts';
 import type { PlanCheckpoint, Planner, PlanResult } from './planner.ts';
@@ -33,6 +37,8 @@ export interface ExecutorOptions {
   deadlines?: TaskDeadlines;
   /** Where work in flight is written down so another start can finish it (agent/task-ledger.ts); nothing otherwise. */
   ledger?: TaskLedger;
+  /** Each execution is a span (the caller's message to the agent), its hops the children (default: not traced). */
+  telemetry?: Telemetry;
 }
 
 export interface TaskDeadlines {
@@ -69,7 +75,24 @@ interface RunningTask {
   active: boolean;
   done: Promise<void>;
   watchdog: NodeJS.Timeout | undefined;
+  /** The execution's span and the context its hops are made in. */
+  trace: TaskTrace;
 }
+
+interface TaskTrace {
+  span: Span;
+  context: Context;
+}
+
+/** States the caller is told of that the diagram shows as an arrow back to the caller (not WORKING). */
+const DRAWN_STATES = new Set([
+  TaskState.TASK_STATE_AUTH_REQUIRED,
+  TaskState.TASK_STATE_INPUT_REQUIRED,
+  TaskState.TASK_STATE_COMPLETED,
+  TaskState.TASK_STATE_FAILED,
+  TaskState.TASK_STATE_CANCELED,
+  TaskState.TASK_STATE_REJECTED,
+]);
 
 const TERMINAL = new Set([
   TaskState.TASK_STATE_COMPLETED,
@@ -83,7 +106,36 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
   const maxWaitingTasks = options.maxWaitingTasks ?? 10_000;
   const deadlines = options.deadlines;
   const ledger = options.ledger ?? NO_LEDGER;
+  const telemetry = options.telemetry ?? noTelemetry();
   const tasks = new Map<string, RunningTask>();
+
+  /**
+   * The span of one execution: the caller's message reaching the agent (or the agent taking a task over),
+   * in the caller's trace when the request carried one. Every hop made while it runs is its child and
+   * names the task; the task id also travels on to the other services as W3C Baggage.
+   */
+  const traceTask = (taskId: string, parent: Context, hop: { from: 'client' | 'agent'; label: string; token?: string }): TaskTrace => {
+    const scoped = withTaskScope(parent, { taskId, employee: undefined });
+    const span = startHop(
+      telemetry,
+      {
+        from: hop.from,
+        to: 'agent',
+        label: hop.label,
+        kind: hop.from === 'client' ? SpanKind.SERVER : SpanKind.INTERNAL,
+        ...(hop.token === undefined ? {} : { attributes: { [`${HOP.tokenPrefix}access_token`]: hop.token } }),
+      },
+      scoped,
+    );
+    return { span, context: trace.setSpan(scoped, span) };
+  };
+  /** Tells the trace what the caller was told: an arrow back to the caller for each state it waits for. */
+  const traceState = (traced: TaskTrace, state: TaskState) => {
+    if (!DRAWN_STATES.has(state) || !traced.span.isRecording()) return;
+    const name = stateLabel(state);
+    traced.span.setAttribute(HOP.taskState, name);
+    markHop(telemetry, { from: 'agent', to: 'client', label: name, attributes: { [HOP.taskState]: name } }, traced.context);
+  };
   /** Set by `abortAll`: a stopping agent records nothing as finished, so its work stays resumable. */
   let stopping = false;
   /** Tasks left waiting for input are remembered (for CancelTask) up to a bound, oldest forgotten first. */
@@ -95,7 +147,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
   };
 
   /** One execution of a task in this process: its bookkeeping and the only ways it publishes. */
-  const begin = (taskId: string, contextId: string, bus: ExecutionEventBus) => {
+  const begin = (taskId: string, contextId: string, bus: ExecutionEventBus, traced: TaskTrace) => {
     let finish: () => void = () => undefined;
     const running: RunningTask = {
       contextId,
@@ -104,11 +156,13 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       active: true,
       done: new Promise<void>((resolve) => (finish = resolve)),
       watchdog: undefined,
+      trace: traced,
     };
     tasks.set(taskId, running);
     const publishStatus = (state: TaskState, text?: string, metadata?: Record<string, unknown>) => {
       if (running.closed) return;
       if (TERMINAL.has(state)) running.closed = true;
+      traceState(running.trace, state);
       bus.publish(
         AgentEvent.statusUpdate({
           taskId,
@@ -210,6 +264,8 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
     /** Records the end: the ledger forgets the task, unless the agent is stopping (then it stays resumable). */
     const end = async (owner: string) => {
       clearTimeout(running.watchdog);
+      const employee = taskScopeOf(running.trace.context)?.employee;
+      endHop(running.trace.span, employee === undefined ? {} : { attributes: { [HOP.employee]: employee } });
       running.active = false;
       if (running.closed) tasks.delete(taskId);
       forgetOldestWaiting();
@@ -259,7 +315,13 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         return;
       }
 
-      const { running, publishStatus, finishWith, armWatchdog, consentEvents, conclude, end } = begin(taskId, contextId, bus);
+      const caller = context.context.user as CallerUser | undefined;
+      const traced = traceTask(taskId, caller?.trace ?? traceContext.active(), {
+        from: 'client',
+        label: 'SendMessage',
+        ...(caller?.tokenDescription === undefined ? {} : { token: caller.tokenDescription }),
+      });
+      const { running, publishStatus, finishWith, armWatchdog, consentEvents, conclude, end } = begin(taskId, contextId, bus, traced);
       if (deadlines) {
         armWatchdog(
           Date.now() + deadlines.beforeConsentMs,
@@ -267,68 +329,76 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         );
       }
 
-      try {
-        publishStatus(TaskState.TASK_STATE_WORKING);
-        const userText = textOf(userMessage).slice(0, maxInputLength);
-        if (userText === '') {
-          publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, 'Please ask in text, giving the work email address or employee id of the person to check.');
-          return;
+      // Every hop of the execution (model calls, the identity backend, the HR API) is made in its trace.
+      return traceContext.with(traced.context, async () => {
+        try {
+          publishStatus(TaskState.TASK_STATE_WORKING);
+          const userText = textOf(userMessage).slice(0, maxInputLength);
+          if (userText === '') {
+            publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, 'Please ask in text, giving the work email address or employee id of the person to check.');
+            return;
+          }
+          await ledger.started({ owner, taskId, contextId });
+          const signal = running.controller.signal;
+          const history = await options.conversations.get(owner, contextId);
+          let checkpoint: PlanCheckpoint | undefined;
+          const session = options.tools.session(
+            signal,
+            consentEvents(owner, () => ({ checkpoint, userText, historyLength: history.length })),
+            callerOf(context.context.user),
+          );
+          await conclude(owner, { history, userText }, () =>
+            options.planner.run({ history, userText, tools: session, signal, onCall: (at) => (checkpoint = at) }),
+          );
+        } catch (error) {
+          // The conversation store failed: the task still ends, saying so.
+          if (running.closed) return;
+          const outcome = outcomeFor(toAgentError(error, 'The request'));
+          finishWith(outcome.state, outcome.text);
+        } finally {
+          await end(owner);
         }
-        await ledger.started({ owner, taskId, contextId });
-        const signal = running.controller.signal;
-        const history = await options.conversations.get(owner, contextId);
-        let checkpoint: PlanCheckpoint | undefined;
-        const session = options.tools.session(
-          signal,
-          consentEvents(owner, () => ({ checkpoint, userText, historyLength: history.length })),
-          callerOf(context.context.user),
-        );
-        await conclude(owner, { history, userText }, () =>
-          options.planner.run({ history, userText, tools: session, signal, onCall: (at) => (checkpoint = at) }),
-        );
-      } catch (error) {
-        // The conversation store failed: the task still ends, saying so.
-        if (running.closed) return;
-        const outcome = outcomeFor(toAgentError(error, 'The request'));
-        finishWith(outcome.state, outcome.text);
-      } finally {
-        await end(owner);
-      }
+      });
     },
 
     async resume(consent, bus) {
       if (tasks.has(consent.taskId)) return;
       const { owner, taskId, contextId } = consent;
-      const { running, finishWith, armAfterConsent, consentEvents, conclude, end } = begin(taskId, contextId, bus);
+      // The caller's trace stayed with the process that started the task: a taken-over task starts its own.
+      const traced = traceTask(taskId, ROOT_CONTEXT, { from: 'agent', label: 'resume task' });
+      const { running, finishWith, armAfterConsent, consentEvents, conclude, end } = begin(taskId, contextId, bus, traced);
       armAfterConsent(consent.expiresAt);
       const { userText, historyLength } = consent.resume;
       const history = consent.resume.checkpoint.contents.slice(0, historyLength);
-      try {
-        const signal = running.controller.signal;
-        let checkpoint: PlanCheckpoint | undefined;
-        const session = options.tools.session(signal, consentEvents(owner, () => ({ checkpoint, userText, historyLength })));
-        await conclude(owner, { history, userText }, async () => {
-          const answer = await session.resume({ ...consent, employeeId: consent.employeeId, expiresAt: consent.expiresAt });
-          return options.planner.resume({
-            checkpoint: consent.resume.checkpoint,
-            result: answer,
-            tools: session,
-            signal,
-            onCall: (at) => (checkpoint = at),
+      return traceContext.with(traced.context, async () => {
+        try {
+          const signal = running.controller.signal;
+          let checkpoint: PlanCheckpoint | undefined;
+          const session = options.tools.session(signal, consentEvents(owner, () => ({ checkpoint, userText, historyLength })));
+          await conclude(owner, { history, userText }, async () => {
+            const answer = await session.resume({ ...consent, employeeId: consent.employeeId, expiresAt: consent.expiresAt });
+            return options.planner.resume({
+              checkpoint: consent.resume.checkpoint,
+              result: answer,
+              tools: session,
+              signal,
+              onCall: (at) => (checkpoint = at),
+            });
           });
-        });
-      } catch (error) {
-        if (running.closed) return;
-        const outcome = outcomeFor(toAgentError(error, 'The request'));
-        finishWith(outcome.state, outcome.text);
-      } finally {
-        await end(owner);
-      }
+        } catch (error) {
+          if (running.closed) return;
+          const outcome = outcomeFor(toAgentError(error, 'The request'));
+          finishWith(outcome.state, outcome.text);
+        } finally {
+          await end(owner);
+        }
+      });
     },
 
     async endInterrupted(run, bus) {
       if (tasks.has(run.taskId)) return;
-      const { finishWith, end } = begin(run.taskId, run.contextId, bus);
+      const traced = traceTask(run.taskId, ROOT_CONTEXT, { from: 'agent', label: 'end interrupted task' });
+      const { finishWith, end } = begin(run.taskId, run.contextId, bus, traced);
       try {
         const outcome = outcomeFor(
           new AgentError(
@@ -349,6 +419,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         running.closed = true;
         clearTimeout(running.watchdog);
         running.controller.abort();
+        traceState(running.trace, TaskState.TASK_STATE_CANCELED);
       }
       // The request handler waits for this final event (A2A §3.1.5 CancelTask).
       bus.publish(
@@ -395,6 +466,11 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       tasks.clear();
     },
   };
+}
+
+/** `TASK_STATE_AUTH_REQUIRED` → `AUTH_REQUIRED`, as the caller's client names states. */
+function stateLabel(state: TaskState): string {
+  return (TaskState[state] ?? 'UNKNOWN').replace(/^TASK_STATE_/, '');
 }
 
 function consentText(pending: PendingConsent & { employee: string }): string {

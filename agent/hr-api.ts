@@ -22,7 +22,11 @@ export function createHrApiClient(options: { baseUrl: string; policy: CallPolicy
     async employmentStatus(employeeId, accessToken, signal) {
       const url = new URL(`employees/${encodeURIComponent(employeeId)}`, withTrailingSlash(options.baseUrl));
       // A read is safe to repeat: timeouts, 429 and 5xx are retried under the call policy.
-      const { status, body } = await getJson(options.policy, 'hrApi', url, { bearer: accessToken, signal });
+      const { status, body } = await getJson(options.policy, 'hrApi', url, {
+        bearer: accessToken,
+        signal,
+        hop: { label: 'GET /employees/:id' },
+      });
       if (status === 404) return undefined;
       if (status === 401 || status === 403) {
         throw new AgentError('backend_error', `The HR API refused the employee's approval (HTTP ${status})`);

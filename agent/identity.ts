@@ -20,7 +20,15 @@ export interface IdentityOptions {
 export interface IdentityClient {
   readonly issuer: string;
   configuration(): Promise<oidc.Configuration>;
+  /**
+   * The same configuration for CIBA token polls, whose requests are let run `LATE_ANSWER_FACTOR`
+   * attempt deadlines: a poll the agent gave up on may still bring the approved tokens (see `agent/ciba.ts`).
+   */
+  pollConfiguration(): Promise<oidc.Configuration>;
 }
+
+/** A poll's request outlives its attempt deadline this many times over. */
+export const LATE_ANSWER_FACTOR = 3;
 
 export function createIdentityClient(options: IdentityOptions): IdentityClient {
   let pending: Promise<oidc.Configuration> | undefined;
@@ -35,9 +43,9 @@ export function createIdentityClient(options: IdentityOptions): IdentityClient {
           // Every request through this configuration uses the policy's connection pool.
           [oidc.customFetch]: (url, init) => options.policy.fetch(url, init as RequestInit),
         }),
-      { signal: new AbortController().signal },
+      { signal: new AbortController().signal, hop: { label: 'GET /.well-known/openid-configuration', attributes: { 'http.request.method': 'GET' } } },
     );
-  return {
+  const client: IdentityClient = {
     issuer: options.issuer,
     configuration() {
       if (!pending) {
@@ -48,5 +56,17 @@ export function createIdentityClient(options: IdentityOptions): IdentityClient {
       }
       return pending;
     },
+    async pollConfiguration() {
+      const config = await client.configuration();
+      if (polls?.source === config) return polls.config;
+      const poll = new oidc.Configuration(config.serverMetadata(), options.client.clientId, undefined, oidc.ClientSecretPost(options.client.clientSecret));
+      poll.timeout = timeout * LATE_ANSWER_FACTOR;
+      poll[oidc.customFetch] = (url, init) => options.policy.fetch(url, init as RequestInit);
+      if (options.allowInsecureHttp) oidc.allowInsecureRequests(poll);
+      polls = { source: config, config: poll };
+      return poll;
+    },
   };
+  let polls: { source: oidc.Configuration; config: oidc.Configuration } | undefined;
+  return client;
 }

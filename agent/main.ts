@@ -5,7 +5,7 @@ import { createAgent } from './server.ts';
 
 /** Starts the Staff0 HR Agent from the environment (see sandbox/config.ts). */
 
-await runService(async (config) => {
+await runService(async (config, telemetry) => {
   const { identity } = config;
   // Opened once the agent listens (PGlite's first start takes seconds; a taken port must not leave a half-made
   // folder); requests needing it wait for it.
@@ -24,7 +24,10 @@ await runService(async (config) => {
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(1);
   });
+  const warn = telemetry.logger ? (line: string) => telemetry.logger?.warn(line) : undefined;
   const agent = createAgent({
+    telemetry,
+    ...(warn ? { log: warn } : {}),
     ...(database ? { database } : {}),
     // Port 0 means "any free port": the card then advertises the bound one.
     ...(config.ports.agent === 0 ? {} : { publicUrl: config.urls.agent }),
@@ -40,7 +43,7 @@ await runService(async (config) => {
     calls: config.agent.calls,
     retention: config.agent.retention,
     maxActiveTasks: config.agent.maxActiveTasks,
-    webhooks: config.security.webhooks,
+    webhooks: { ...config.security.webhooks, ...(warn ? { log: warn } : {}) },
     allowedHosts: config.security.allowedHosts,
     clockToleranceSeconds: config.security.clockToleranceSeconds,
   });
@@ -56,4 +59,4 @@ await runService(async (config) => {
       await database?.then((opened) => opened.close(), () => {});
     },
   };
-});
+}, { service: 'hr-agent' });

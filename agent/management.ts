@@ -46,7 +46,14 @@ export function createManagementClient(options: ManagementOptions): ManagementCl
       response = await options.policy.call(
         'identity',
         () => oidc.clientCredentialsGrant(config, { audience: options.managementAudience, scope: 'read:users' }),
-        { signal: new AbortController().signal },
+        {
+          signal: new AbortController().signal,
+          hop: {
+            label: 'POST /oauth/token (client credentials)',
+            attributes: { 'http.request.method': 'POST', 'url.path': '/oauth/token' },
+            describe: (answer) => ({ tokens: { access_token: answer.access_token } }),
+          },
+        },
       );
     } catch (error) {
       if (error instanceof AgentError) throw error;
@@ -72,7 +79,7 @@ export function createManagementClient(options: ManagementOptions): ManagementCl
   };
 
   const get = (url: URL, bearer: string, signal: AbortSignal) =>
-    getJson(options.policy, 'identity', url, { bearer, signal, label: 'The Management API' });
+    getJson(options.policy, 'identity', url, { bearer, signal, label: 'The Management API', hop: { label: 'GET /api/v2/users-by-email' } });
 
   return {
     async findUserByEmail(email, signal) {

@@ -96,7 +96,7 @@ export function createPlanner(options: PlannerOptions): Planner {
               abortSignal: attempt,
             },
           }),
-        { signal, label },
+        { signal, label, hop: { label: `generateContent ${options.model}`, attributes: { 'gen_ai.request.model': options.model } } },
       );
     } catch (error) {
       if (signal.aborted) throw new AgentError('canceled', 'The request was canceled', { cause: error });

@@ -27,6 +27,10 @@ import { createTaskResumer, type TaskResumer } from './task-resumer.ts';
 import { createTools } from './tools.ts';
 import { appListener } from '../sandbox/http-listener.ts';
 import { hostAllowlist } from '../sandbox/host-allowlist.ts';
+import { traceRequests } from '../sandbox/telemetry/served-requests.ts';
+import { enableAsyncContext, noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
+import { describeClaims } from '../sandbox/telemetry/token-claims.ts';
+import { requestTrace } from '../sandbox/telemetry/trace-context.ts';
 
 /**
  * The Staff0 HR Agent: an A2A v1.0 server (JSON-RPC and HTTP+JSON) whose one
@@ -81,6 +85,8 @@ export interface AgentOptions {
   lease?: LeaseTimes & { scanEveryMs?: number };
   /** Where the agent reports work it could not resume; stderr by default. */
   log?: (line: string) => void;
+  /** Spans of every hop and the log lines made from them (sandbox/telemetry/setup.ts); none by default. */
+  telemetry?: Telemetry;
 }
 
 export interface AgentHandle {
@@ -93,7 +99,10 @@ export interface AgentHandle {
 export const REALM = 'staff0-hr-agent';
 
 export function createAgent(options: AgentOptions): AgentHandle {
-  const policy = createCallPolicy(options.calls);
+  const telemetry = options.telemetry ?? noTelemetry();
+  // Each task's hops find their parent in the async context (openid-client's requests among them).
+  if (telemetry.recording) enableAsyncContext();
+  const policy = createCallPolicy(options.calls, undefined, telemetry);
   const identity = createIdentityClient({
     issuer: options.identity.issuer,
     client: options.identity.client,
@@ -121,6 +130,7 @@ export function createAgent(options: AgentOptions): AgentHandle {
       bindingMessage: options.ciba.bindingMessage,
       notifications,
       policy,
+      telemetry,
     }),
     hrApi: createHrApiClient({ baseUrl: options.hrApiUrl, policy }),
     maxConsentRequests: options.maxConsentRequests,
@@ -140,6 +150,7 @@ export function createAgent(options: AgentOptions): AgentHandle {
     conversations: state.conversations,
     ledger: state.ledger,
     deadlines: taskDeadlines(policy),
+    telemetry,
   });
   const taskStore = state.taskStore;
 
@@ -215,7 +226,14 @@ export function createAgent(options: AgentOptions): AgentHandle {
     const principal = req.res?.locals.principal as Principal | undefined;
     if (!principal) throw new Error('A2A route reached without a verified bearer token');
     // The caller's application (`azp`) is named to the employee in each consent request (agent/authorization-details.ts).
-    const user: CallerUser = { isAuthenticated: true, userName: principal.sub, clientId: principal.clientId };
+    const user: CallerUser = {
+      isAuthenticated: true,
+      userName: principal.sub,
+      clientId: principal.clientId,
+      // The task's span continues the caller's trace and shows what its token said.
+      trace: requestTrace(req),
+      tokenDescription: describeClaims(principal.header, principal.claims),
+    };
     return user;
   };
 
@@ -225,6 +243,8 @@ export function createAgent(options: AgentOptions): AgentHandle {
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
   });
+  // The caller's trace context on every request; the identity backend's ping (CIBA §10.2) gets a span of its own.
+  app.use(traceRequests(telemetry, { participant: 'agent', route: (req) => (req.method === 'POST' && req.url === '/ciba/notify' ? 'POST /ciba/notify' : undefined) }));
   app.use(
     '/.well-known/agent-card.json',
     agentCardHandler({

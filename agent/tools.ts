@@ -5,6 +5,7 @@ import { AgentError, isAgentError } from './errors.ts';
 import type { HrApiClient } from './hr-api.ts';
 import { parseEmail, parseEmployeeId } from './identifiers.ts';
 import type { ManagementClient } from './management.ts';
+import { taskScopeOf } from '../sandbox/telemetry/hop-spans.ts';
 
 /**
  * The three functions the language model may call, and the code that runs
@@ -103,6 +104,8 @@ export function createTools(options: ToolsOptions): Tools {
           if (email === undefined || Object.keys(args).length !== 1) {
             return respond({ error: 'invalid_argument', message: 'email must be a single work email address' });
           }
+          // From here on the task's hops name the person it is about (an identifier, never a credential).
+          nameEmployee(email);
           const user = await options.management.findUserByEmail(email, signal);
           if (!user) return respond({ error: 'not_found' });
           emails.set(user.userId, email);
@@ -120,6 +123,7 @@ export function createTools(options: ToolsOptions): Tools {
             return respond({ outcome: 'error', message: `Only ${maxConsentRequests} employee(s) can be checked per request` });
           }
           consentRequests += 1;
+          nameEmployee(emails.get(employeeId) ?? employeeId);
           let accessToken: string;
           try {
             accessToken = await options.ciba.requestConsent(employeeId, {
@@ -161,6 +165,7 @@ export function createTools(options: ToolsOptions): Tools {
       return {
         async resume(consent) {
           consentRequests += 1;
+          nameEmployee(consent.employeeId);
           const accessToken = await options.ciba.resumeConsent(consent, { signal });
           events.onConsentSettled();
           return respond(await verdictWith(consent.employeeId, accessToken));
@@ -181,6 +186,11 @@ export function createTools(options: ToolsOptions): Tools {
       };
     },
   };
+}
+
+function nameEmployee(employee: string): void {
+  const scope = taskScopeOf();
+  if (scope) scope.employee = employee;
 }
 
 function respond(response: Record<string, unknown>): ToolResult {

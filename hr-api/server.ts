@@ -5,6 +5,9 @@ import { detailsCover } from './authorization-details.ts';
 import { createEmployeeDirectory, type Employee, loadEmployees } from './employees.ts';
 import { appListener } from '../sandbox/http-listener.ts';
 import { hostAllowlist } from '../sandbox/host-allowlist.ts';
+import { HOP } from '../sandbox/telemetry/hops.ts';
+import { servedSpan, traceRequests } from '../sandbox/telemetry/served-requests.ts';
+import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
 
 export const HR_API_SCOPE = 'read:employee';
 export const HR_API_REALM = 'Staff0 HR API';
@@ -26,6 +29,8 @@ export interface HrApiOptions {
   allowedHosts?: readonly string[];
   /** Seconds a token's iat/nbf may be ahead of our clock (`TOKEN_CLOCK_TOLERANCE_SECONDS`). */
   clockToleranceSeconds?: number;
+  /** A span (and a log line) for each record read (sandbox/telemetry/setup.ts); none by default. */
+  telemetry?: Telemetry;
 }
 
 export interface HrApi {
@@ -60,6 +65,12 @@ export function createHrApi(options: HrApiOptions): HrApi {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(hostAllowlist({ names: options.allowedHosts ?? [], urls: () => [options.publicUrl] }));
+  app.use(
+    traceRequests(options.telemetry ?? noTelemetry(), {
+      participant: 'hr-api',
+      route: (req) => (req.url?.startsWith('/employees/') ? `${req.method} /employees/:id` : undefined),
+    }),
+  );
 
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
@@ -76,6 +87,7 @@ export function createHrApi(options: HrApiOptions): HrApi {
   app.get('/employees/:id', (req: Request<{ id: string }>, res: Response) => {
     const principal = res.locals.principal as Principal;
     const id = req.params.id;
+    servedSpan(req)?.setAttribute(HOP.employee, principal.sub);
     // Consent is per employee: the CIBA token's subject approved reading their
     // own record only, so any other id is outside the token's grant (RFC 6750 §3.1).
     if (principal.sub !== id) {

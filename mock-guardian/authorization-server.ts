@@ -8,6 +8,7 @@ import type { ProviderStorage } from './provider-storage.ts';
 import type { PrivateRsaJwk } from './signing-key.ts';
 import { CIBA_GRANT_TYPE, type TenantApplication } from './tenant-file.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
+import type { Telemetry } from '../sandbox/telemetry/setup.ts';
 
 /**
  * The OpenID Provider behind the tenant: oidc-provider configured with
@@ -22,6 +23,7 @@ export interface AuthorizationServerOptions {
   signingKey: PrivateRsaJwk;
   rateLimiter: RateLimiter;
   log: (line: string) => void;
+  telemetry?: Telemetry;
 }
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
@@ -141,7 +143,7 @@ async function unauthorizedClient(ctx: KoaContextWithOIDC, next: () => Promise<v
 }
 
 export function createAuthorizationServer(options: AuthorizationServerOptions): Provider {
-  const { directory, registry, storage, signingKey, rateLimiter, log } = options;
+  const { directory, registry, storage, signingKey, rateLimiter, log, telemetry } = options;
   const { settings } = directory;
 
   const configuration: Configuration = {
@@ -184,6 +186,7 @@ export function createAuthorizationServer(options: AuthorizationServerOptions): 
         registry,
         rateLimiter,
         ipRateLimiter: createRateLimiter(settings.cibaRateLimitPerIpPerMinute, 60_000),
+        ...(telemetry ? { telemetry } : {}),
       }),
       resourceIndicators: resourceIndicators(directory),
     },

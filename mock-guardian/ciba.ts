@@ -11,6 +11,10 @@ import type { ConsentRegistry } from './consent-requests.ts';
 import { CIBA_GRANT_TYPE } from './tenant-file.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
 import { checkReachable, parseRequestedExpiry, selectChannel } from './notification-channels.ts';
+import { markHop } from '../sandbox/telemetry/hop-spans.ts';
+import { HOP, shortId } from '../sandbox/telemetry/hops.ts';
+import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
+import { carrierOf, requestTrace } from '../sandbox/telemetry/trace-context.ts';
 
 /**
  * CIBA as Auth0 runs it (Guardian push or email, with Rich Authorization Requests), on top of oidc-provider's
@@ -39,6 +43,8 @@ export interface CibaOptions {
   rateLimiter: RateLimiter;
   /** `/bc-authorize` calls from one IP address (Auth0: 500 a minute); omitted: no limit. */
   ipRateLimiter?: RateLimiter;
+  /** The push (or email) to the employee is a hop of the asking client's trace. */
+  telemetry?: Telemetry;
 }
 
 export interface RateLimiter {
@@ -116,7 +122,7 @@ export function notificationToken(ctx: KoaContextWithOIDC): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-export function cibaFeature({ directory, registry, rateLimiter, ipRateLimiter }: CibaOptions): CibaFeature {
+export function cibaFeature({ directory, registry, rateLimiter, ipRateLimiter, telemetry = noTelemetry() }: CibaOptions): CibaFeature {
   return {
     enabled: true,
     // Ping applications are registered with oidc-provider as poll applications because it only accepts
@@ -194,6 +200,18 @@ export function cibaFeature({ directory, registry, rateLimiter, ipRateLimiter }:
       const token = app.ciba?.delivery_mode === 'ping' ? notificationToken(ctx) : undefined;
       const details = authorizationDetailsOf(ctx, directory);
       const channel = selectChannel(app, requestExpiry(ctx, directory));
+      // The employee is reached as the request is recorded; their answer later continues this trace.
+      const reached = markHop(
+        telemetry,
+        {
+          from: 'identity',
+          to: 'employee',
+          label: channel === 'email' ? 'email with approval link' : 'push to Guardian',
+          attributes: { [HOP.channel]: channel, [HOP.authReqId]: shortId(saved.jti), [HOP.employee]: user.email },
+        },
+        requestTrace(ctx.req),
+      );
+      const traceCarrier = carrierOf(reached);
       await registry.create({
         authReqId: saved.jti,
         user: { user_id: user.user_id, name: user.name, email: user.email },
@@ -205,6 +223,7 @@ export function cibaFeature({ directory, registry, rateLimiter, ipRateLimiter }:
         createdAt: Date.now(),
         expiresAt: saved.exp * 1000,
         ...(token === undefined ? {} : { notificationToken: token }),
+        ...(traceCarrier === undefined ? {} : { traceCarrier }),
         // A user's automatic answer is their Guardian app's; an email waits for a person.
         ...(user.guardian.policy && channel === 'guardian-push' ? { policy: user.guardian.policy } : {}),
         channel,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuthorizationDetail } from './authorization-details.ts';
 import type { GuardianPolicy, NotificationChannel } from './tenant-file.ts';
+import type { TraceCarrier } from '../sandbox/telemetry/trace-context.ts';
 
 /**
  * Every CIBA request the tenant accepted, as the employee's phone sees it:
@@ -50,6 +51,11 @@ export interface ConsentRecord {
   /** CIBA §7.1 client_notification_token for ping delivery; never shown. */
   readonly notificationToken: string | undefined;
   readonly view: ConsentRequestView;
+  /**
+   * The trace of the request that asked (W3C `traceparent`, `baggage`), so the employee's answer,
+   * minutes later, continues it; in memory only (a restarted tenant's answers start traces of their own).
+   */
+  readonly traceCarrier: TraceCarrier | undefined;
 }
 
 export interface NewConsentRequest {
@@ -65,6 +71,7 @@ export interface NewConsentRequest {
   /** Epoch ms; the request's `exp`. */
   expiresAt: number;
   notificationToken?: string;
+  traceCarrier?: TraceCarrier;
   policy?: GuardianPolicy;
   channel?: NotificationChannel;
   authorizationDetails?: readonly AuthorizationDetail[];
@@ -141,6 +148,8 @@ export interface ConsentRegistry {
 
 /** Polls closer than the interval by less than this still count as on time (timer jitter). */
 const POLL_GRACE_MS = 50;
+/** Poll counts and times reach the ledger at most this often per request (a grown interval at once). */
+const POLL_WRITE_EVERY_MS = 10_000;
 /** RFC 8628 §3.5: after slow_down the client adds 5 seconds to its interval. */
 const SLOW_DOWN_STEP = 5;
 
@@ -151,6 +160,7 @@ interface MutableRecord {
   userId: string;
   clientId: string;
   notificationToken: string | undefined;
+  traceCarrier?: TraceCarrier | undefined;
   view: ConsentRequestView;
   expiresAtMs: number;
   lastPollMs: number | undefined;
@@ -159,6 +169,8 @@ interface MutableRecord {
   timers: NodeJS.Timeout[];
   /** The ledger's writes for this record, in order. */
   written: Promise<void>;
+  /** When a poll was last written to the ledger (epoch ms; 0: never). */
+  pollWrittenAt: number;
 }
 
 export function createConsentRegistry(options: ConsentRegistryOptions): ConsentRegistry {
@@ -181,6 +193,7 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     clientId: record.clientId,
     notificationToken: record.notificationToken,
     view: snapshot(record),
+    traceCarrier: record.traceCarrier,
   });
 
   const stored = (record: MutableRecord): StoredConsent => ({
@@ -319,12 +332,14 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
         userId: input.user.user_id,
         clientId: input.client.client_id,
         notificationToken: input.notificationToken,
+        traceCarrier: input.traceCarrier,
         expiresAtMs: input.expiresAt,
         lastPollMs: undefined,
         interval: options.interval,
         policy: input.policy,
         timers: [],
         written: Promise.resolve(),
+        pollWrittenAt: 0,
         view: {
           id: '',
           user_id: input.user.user_id,
@@ -371,6 +386,7 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
           policy: consent.policy,
           timers: [],
           written: Promise.resolve(),
+          pollWrittenAt: 0,
           view: { ...consent.view, scopes: [...consent.view.scopes] },
         };
         // The automatic answer falls when it would have without the restart.
@@ -412,8 +428,14 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
       record.view.polls += 1;
       record.view.last_polled_at = new Date(t).toISOString();
       emit(record);
-      // Recorded before the answer, so the interval it enforces holds across a restart; a failed write does not fail the poll.
-      await persist(record).catch((error: unknown) => onError(`could not record a poll of request ${record.id}`, error));
+      // Recorded before the answer, so the interval it enforces holds across a restart; a failed write does not fail
+      // the poll. Only a grown interval, or the first poll in POLL_WRITE_EVERY_MS, is written: a thousand requests
+      // polled every second would otherwise be a thousand writes a second, and a restart forgets at most the polls
+      // counted since the last write.
+      if (slowDown || t - record.pollWrittenAt >= POLL_WRITE_EVERY_MS) {
+        record.pollWrittenAt = t;
+        await persist(record).catch((error: unknown) => onError(`could not record a poll of request ${record.id}`, error));
+      }
       return { slowDown, interval: record.interval };
     },
 

@@ -156,8 +156,8 @@ export function createControlApi(options: ControlApiOptions): Router {
   return router;
 }
 
-/** Anyone on the network can reach an exposed tenant; only whoever saw the banner may decide. */
-function secretGuard(secret: string) {
+/** Anyone on the network can reach an exposed tenant (or flow console); only whoever saw the banner may use it. */
+export function secretGuard(secret: string) {
   const digest = (value: string) => createHash('sha256').update(value).digest();
   const expected = digest(secret);
   return (req: Request, res: Response, next: NextFunction) => {

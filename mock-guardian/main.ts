@@ -4,7 +4,7 @@ import { runService } from '../sandbox/service-main.ts';
 import { databaseLocation, openDatabase } from '../sandbox/storage/database.ts';
 import { createTenant } from './tenant.ts';
 
-await runService(async (config) => {
+await runService(async (config, telemetry) => {
   // Over HTTPS the tenant looks like a real Auth0 domain; Node trusts it through NODE_EXTRA_CA_CERTS.
   const tls = config.tenant.https ? await ensureLocalTls(config.tenant.stateDir) : undefined;
   // `npm run sandbox` hands an exposed tenant its secret and shows it; started alone, the tenant makes and shows its own.
@@ -20,6 +20,8 @@ await runService(async (config) => {
   });
   const tenant = createTenant({
     database,
+    telemetry,
+    ...(telemetry.logger ? { log: (line: string) => telemetry.logger?.warn(line) } : {}),
     ...(config.tenant.file === undefined ? {} : { tenantFile: config.tenant.file }),
     keysDir: config.tenant.stateDir,
     // The configured issuer names the configured port; with port 0 the tenant derives it once bound.
@@ -42,4 +44,4 @@ await runService(async (config) => {
       await database.then((opened) => opened.close(), () => {});
     },
   };
-});
+}, { service: 'tenant' });

@@ -1,19 +1,22 @@
-import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
+import type { AdapterPayload } from 'oidc-provider';
 import type { ConsentLedger, ConsentRequestView, StoredConsent } from './consent-requests.ts';
-import type { ProviderStorage } from './provider-storage.ts';
+import { createProviderStorage, type ProviderJournal, type ProviderStorage } from './provider-storage.ts';
 import type { GuardianPolicy } from './tenant-file.ts';
 import type { Database } from '../sandbox/storage/database.ts';
 
 /**
  * What the tenant keeps in the database so that a restart loses nothing:
- * oidc-provider's models (CIBA requests, grants, …) in `oidc_models`, and
+ * oidc-provider's models (CIBA requests, grants, …) in `oidc_models`, written
+ * through from a working copy in memory that answers every read, and
  * the Guardian consent registry in `guardian_requests`. The database may
  * still be opening when the tenant starts; every call waits for it.
  */
 
 export interface TenantState {
-  /** oidc-provider's adapter on `oidc_models`. */
+  /** oidc-provider's storage: a working copy in memory, journaled to `oidc_models`. */
   providerStorage: ProviderStorage;
+  /** Reads `oidc_models` into the working copy; before the tenant answers anything that needs it. */
+  loadModels(): Promise<void>;
   /** The consent registry's write-through on `guardian_requests`. */
   ledger: ConsentLedger;
   /** Every request recorded so far, oldest first, for `ConsentRegistry.restore`. */
@@ -46,55 +49,33 @@ export function createTenantState(database: Promise<Database>, options: TenantSt
     await (await db()).deleteFrom('oidc_models').where('expires_at', '<=', new Date(t)).execute();
   };
 
-  const adapter: AdapterFactory = (model: string): Adapter => {
-    const findBy = async (column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> => {
-      const row = await (await db())
-        .selectFrom('oidc_models')
-        .select(['payload', 'consumed_at'])
-        .where('model', '=', model)
-        .where(column, '=', value)
-        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date(now()))]))
-        .executeTakeFirst();
-      if (!row) return undefined;
-      const payload = row.payload as AdapterPayload;
-      return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) };
-    };
-    return {
-      async upsert(id, payload, expiresIn) {
-        await sweep();
-        const expiresAt = typeof expiresIn === 'number' ? new Date(now() + Math.max(expiresIn, 0) * 1000 + retainExpiredMs) : null;
-        const row = {
-          payload: JSON.stringify(payload),
-          grant_id: payload.grantId ?? null,
-          user_code: payload.userCode ?? null,
-          uid: payload.uid ?? null,
-          expires_at: expiresAt,
-        };
-        await (await db())
-          .insertInto('oidc_models')
-          .values({ model, id, ...row })
-          .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
-          .execute();
-      },
-      find: (id) => findBy('id', id),
-      findByUid: (uid) => findBy('uid', uid),
-      findByUserCode: (userCode) => findBy('user_code', userCode),
-      async consume(id) {
-        await (await db())
-          .updateTable('oidc_models')
-          .set({ consumed_at: new Date(now()) })
-          .where('model', '=', model)
-          .where('id', '=', id)
-          .execute();
-      },
-      async destroy(id) {
-        await (await db()).deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id).execute();
-      },
-      async revokeByGrantId(grantId) {
-        await (await db()).deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
-      },
-    };
+  const journal: ProviderJournal = {
+    async upsert(model, id, payload, dropAt) {
+      await sweep();
+      const row = {
+        payload: JSON.stringify(payload),
+        grant_id: payload.grantId ?? null,
+        user_code: payload.userCode ?? null,
+        uid: payload.uid ?? null,
+        expires_at: dropAt === undefined ? null : new Date(dropAt),
+      };
+      await (await db())
+        .insertInto('oidc_models')
+        .values({ model, id, ...row })
+        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
+        .execute();
+    },
+    async consume(model, id, at) {
+      await (await db()).updateTable('oidc_models').set({ consumed_at: new Date(at) }).where('model', '=', model).where('id', '=', id).execute();
+    },
+    async destroy(model, id) {
+      await (await db()).deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id).execute();
+    },
+    async revokeByGrantId(grantId) {
+      await (await db()).deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
+    },
   };
+  const providerStorage = createProviderStorage({ retainExpiredMs, now, journal });
 
   const ledger: ConsentLedger = {
     async save(consent) {
@@ -125,9 +106,20 @@ export function createTenantState(database: Promise<Database>, options: TenantSt
   };
 
   return {
-    // The rows are the state; closing the tenant must not clear them.
-    providerStorage: { adapter, clear: () => {} },
+    providerStorage,
     ledger,
+    async loadModels() {
+      const rows = await (await db())
+        .selectFrom('oidc_models')
+        .select(['model', 'id', 'payload', 'consumed_at', 'expires_at'])
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date(now()))]))
+        .execute();
+      for (const row of rows) {
+        const payload = row.payload as AdapterPayload;
+        if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at.getTime() / 1000);
+        providerStorage.restore(row.model, row.id, payload, row.expires_at === null ? Number.POSITIVE_INFINITY : row.expires_at.getTime());
+      }
+    },
     async loadConsents() {
       const rows = await (await db()).selectFrom('guardian_requests').selectAll().orderBy('seq').execute();
       return rows.map(

@@ -17,6 +17,12 @@ import { loadOrCreateSigningKey } from './signing-key.ts';
 import { createTenantDirectory, type TenantDirectory } from './tenant-directory.ts';
 import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
 import { hostAllowlist } from '../sandbox/host-allowlist.ts';
+import { endHop, markHop, startHop } from '../sandbox/telemetry/hop-spans.ts';
+import { HOP, shortId } from '../sandbox/telemetry/hops.ts';
+import { traceRequests } from '../sandbox/telemetry/served-requests.ts';
+import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
+import { contextOfCarrier, injectTraceHeaders } from '../sandbox/telemetry/trace-context.ts';
+import { trace, type Context } from '@opentelemetry/api';
 import {
   loadTenantFile,
   parseTenantFile,
@@ -61,6 +67,11 @@ export interface TenantOptions {
   allowedHosts?: readonly string[];
   /** Required by the control API (and so the Guardian page) when set: the sandbox is exposed beyond loopback. */
   controlSecret?: string;
+  /**
+   * Hops of the employee's side (the push, the answer, the ping) in the asking client's trace
+   * (sandbox/telemetry/setup.ts); none by default.
+   */
+  telemetry?: Telemetry;
 }
 
 export interface TenantHandle {
@@ -97,6 +108,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   if (problems.length > 0) throw new TenantFileError('settings overrides', problems);
   const tenantFile: TenantFile = { ...file, settings };
   const log = options.log ?? ((line: string) => console.warn(line));
+  const telemetry = options.telemetry ?? noTelemetry();
   const variables: TenantVariables = { ...(options.vars?.HR_AGENT_URL ? { HR_AGENT_URL: options.vars.HR_AGENT_URL } : {}) };
 
   let running: Running | undefined;
@@ -126,12 +138,32 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
         await request.save();
       }
     }
-    const ping = sendPing(running.directory, record).finally(() => pendingPings.delete(ping));
+    const answered = traceOutcome(record, outcome);
+    const ping = sendPing(running.directory, record, answered).finally(() => pendingPings.delete(ping));
     pendingPings.add(ping);
   };
 
+  /** The employee's answer (or the request's lapse) as a hop of the trace that asked, continued from the stored request. */
+  const traceOutcome = (record: ConsentRecord, outcome: Outcome): Context => {
+    const asked = contextOfCarrier(record.traceCarrier);
+    const attributes = {
+      [HOP.authReqId]: shortId(record.authReqId),
+      [HOP.employee]: record.view.user_email,
+      ...(record.view.channel === undefined ? {} : { [HOP.channel]: record.view.channel }),
+    };
+    if (outcome === 'approved' || outcome === 'denied') {
+      const decisionMs = Math.max(0, Date.now() - Date.parse(record.view.created_at));
+      return markHop(
+        telemetry,
+        { from: 'employee', to: 'identity', label: outcome === 'approved' ? 'approves' : 'denies', attributes: { ...attributes, [HOP.decisionMs]: decisionMs } },
+        asked,
+      );
+    }
+    return markHop(telemetry, { from: 'identity', to: 'identity', label: 'request expired', attributes }, asked);
+  };
+
   /** CIBA §10.2: tells a ping application that the result can be fetched. Failures are logged, never thrown. */
-  const sendPing = async (directory: TenantDirectory, record: ConsentRecord): Promise<void> => {
+  const sendPing = async (directory: TenantDirectory, record: ConsentRecord, answered: Context): Promise<void> => {
     if (record.notificationToken === undefined) return;
     let endpoint: string | undefined;
     try {
@@ -141,20 +173,42 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
       return;
     }
     if (endpoint === undefined) return;
+    const span = startHop(
+      telemetry,
+      {
+        from: 'identity',
+        to: 'agent',
+        label: 'POST /ciba/notify (ping)',
+        attributes: {
+          'http.request.method': 'POST',
+          'url.path': new URL(endpoint).pathname,
+          [HOP.deliveryMode]: 'ping',
+          [HOP.authReqId]: shortId(record.authReqId),
+          [HOP.employee]: record.view.user_email,
+        },
+      },
+      answered,
+    );
     try {
+      const headers = { authorization: `Bearer ${record.notificationToken}`, 'content-type': 'application/json' };
       const response = await fetch(endpoint, {
         method: 'POST',
         redirect: 'manual',
-        headers: { authorization: `Bearer ${record.notificationToken}`, 'content-type': 'application/json' },
+        // The agent's side of the ping continues the trace (W3C Trace Context).
+        headers: injectTraceHeaders(headers, trace.setSpan(answered, span)),
         body: JSON.stringify({ auth_req_id: record.authReqId }),
         signal: AbortSignal.timeout(PING_TIMEOUT_MS),
       });
       await response.body?.cancel();
       if (response.status !== 200 && response.status !== 204) {
         log(`ciba ping to ${endpoint} answered HTTP ${response.status} (expected 204)`);
+        endHop(span, { attributes: { 'http.response.status_code': response.status }, error: new Error(`HTTP ${response.status}`) });
+      } else {
+        endHop(span, { attributes: { 'http.response.status_code': response.status } });
       }
     } catch (error) {
       log(`ciba ping to ${endpoint} failed: ${(error as Error).message}`);
+      endHop(span, { error });
     }
   };
 
@@ -175,6 +229,8 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   app.set('trust proxy', false);
   // First, so the control API, its event stream and the Guardian page never answer a rebinding name.
   app.use(hostAllowlist({ names: options.allowedHosts ?? [], urls: () => [running?.issuer ?? options.issuer] }));
+  // Each request's trace context, for the hops the CIBA request leads to (no span per request: polls are many).
+  app.use(traceRequests(telemetry, { participant: 'identity' }));
   app.get('/health', (_req, res) => {
     res.json(state ? { ok: true, state: stateIs } : { ok: true });
   });
@@ -237,7 +293,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
       const scheme = options.https ? 'https' : 'http';
       const issuer = normalizeIssuer(options.issuer ?? `${baseUrl(scheme, host, bound)}/`);
       const directory = createTenantDirectory(tenantFile, issuer, () => variables);
-      const provider = createAuthorizationServer({ directory, registry, storage, signingKey, rateLimiter, log });
+      const provider = createAuthorizationServer({ directory, registry, storage, signingKey, rateLimiter, log, telemetry });
       const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = signingKey;
       const jwks = createLocalJWKSet({ keys: [publicJwk as JWK] });
       running = {
@@ -254,7 +310,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
         ]),
       };
       if (state) {
-        restored = state.loadConsents().then((consents) => {
+        restored = Promise.all([state.loadModels(), state.loadConsents()]).then(([, consents]) => {
           registry.restore(consents);
           stateIs = 'ready';
         });

@@ -8,8 +8,12 @@ import {
   createAuthenticatingFetchWithRetry,
   type Client,
 } from '@a2a-js/sdk/client';
+import { rootCertificates } from 'node:tls';
 import * as oidc from 'openid-client';
+import { Agent } from 'undici';
 import type { ClientCredentials } from './config.ts';
+import { context, trace } from '@opentelemetry/api';
+import { injectTraceHeaders } from './telemetry/trace-context.ts';
 
 /**
  * How an A2A caller reaches the HR Agent: read the (untrusted) agent card,
@@ -55,6 +59,17 @@ export interface ConnectOptions {
   credentials: ClientCredentials;
   transport?: 'JSONRPC' | 'HTTP+JSON';
   fetch?: typeof fetch;
+  /**
+   * A CA (PEM) to trust besides the system's, such as the local CA of an HTTPS
+   * tenant (sandbox/local-ca.ts), for a process started without `NODE_EXTRA_CA_CERTS`.
+   */
+  ca?: string;
+}
+
+/** `fetch` that also trusts `ca`, for this caller's requests only (the process's trust store is left alone). */
+export function fetchTrusting(ca: string): typeof fetch {
+  const dispatcher = new Agent({ connect: { ca: [...rootCertificates, ca] } });
+  return (input, init) => fetch(input, { ...init, dispatcher } as RequestInit);
 }
 
 /** Picks the client-credentials flow out of the card, refusing anything a caller should not trust. */
@@ -89,10 +104,13 @@ export function clientCredentialsTokens(options: {
   credentials: ClientCredentials;
   audience: string;
   scopes: string[];
+  fetch?: typeof fetch;
 }): { get(): Promise<string>; renew(): Promise<string> } {
   const server: oidc.ServerMetadata = { issuer: options.issuer, token_endpoint: options.tokenUrl };
   const config = new oidc.Configuration(server, options.credentials.clientId, options.credentials.clientSecret);
   if (new URL(options.tokenUrl).protocol === 'http:') oidc.allowInsecureRequests(config);
+  const fetchImpl = options.fetch;
+  if (fetchImpl) config[oidc.customFetch] = (url, init) => fetchImpl(url, init as RequestInit);
   let current: Promise<{ token: string; expiresAt: number }> | undefined;
   const fetchToken = async () => {
     const params: Record<string, string> = { audience: options.audience };
@@ -148,8 +166,24 @@ export function retryWhenOverloaded(fetchImpl: typeof fetch, random: () => numbe
   };
 }
 
+/**
+ * Sends the caller's active trace (W3C `traceparent`) with each request, so that a caller that traces
+ * its turns (a span active around `runTurn`) sees the agent's task in its own trace; without one the
+ * agent starts the trace.
+ */
+export function withTraceContext(fetchImpl: typeof fetch): typeof fetch {
+  return (input, init) => {
+    const active = context.active();
+    if (!trace.getSpanContext(active)) return fetchImpl(input, init);
+    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+    for (const [name, value] of Object.entries(injectTraceHeaders({}, active))) headers.set(name, value);
+    return fetchImpl(input, { ...init, headers });
+  };
+}
+
 export async function connectToAgent(options: ConnectOptions): Promise<AgentConnection> {
-  const fetchImpl = retryWhenOverloaded(options.fetch ?? fetch);
+  const trusting = options.ca === undefined ? undefined : fetchTrusting(options.ca);
+  const fetchImpl = retryWhenOverloaded(withTraceContext(options.fetch ?? trusting ?? fetch));
   const card = await new DefaultAgentCardResolver({ fetchImpl }).resolve(options.agentUrl);
   const flow = clientCredentialsFlow(card, options.issuer);
   const tokens = clientCredentialsTokens({
@@ -158,6 +192,7 @@ export async function connectToAgent(options: ConnectOptions): Promise<AgentConn
     credentials: options.credentials,
     audience: options.audience,
     scopes: flow.scopes,
+    ...(trusting ? { fetch: trusting } : {}),
   });
   const authFetch = createAuthenticatingFetchWithRetry(fetchImpl, {
     headers: async () => ({ Authorization: `Bearer ${await tokens.get()}` }),

@@ -1,5 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type ProtectedHeaderParameters,
+} from 'jose';
 import { DEFAULT_CLOCK_TOLERANCE_SECONDS } from './config.ts';
 
 /**
@@ -27,6 +34,8 @@ export interface Principal {
   clientId: string | undefined;
   scopes: string[];
   claims: JWTPayload;
+  /** The token's verified protected header (`alg`, `kid`, `typ`). */
+  header: ProtectedHeaderParameters;
 }
 
 export interface BearerPolicy {
@@ -70,10 +79,11 @@ export async function verifyBearer(
     throw new BearerError(400, 'invalid_request', 'The Authorization header must be "Bearer <token>"');
   }
   let payload: JWTPayload;
+  let header: ProtectedHeaderParameters;
   const tolerance = policy.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   try {
     // jose applies the tolerance to nbf (and exp, made exact again below); it never looks at a future iat.
-    ({ payload } = await jwtVerify(match[1], policy.jwks, {
+    ({ payload, protectedHeader: header } = await jwtVerify(match[1], policy.jwks, {
       issuer: policy.issuer,
       audience: policy.audience,
       algorithms: ['RS256'],
@@ -105,6 +115,7 @@ export async function verifyBearer(
     clientId: typeof azp === 'string' ? azp : undefined,
     scopes,
     claims: payload,
+    header,
   };
 }
 

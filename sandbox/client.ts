@@ -1,9 +1,12 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import * as oidc from 'openid-client';
 import { AgentCardError, connectToAgent, IdentityUnreachableError, type AgentConnection } from './agent-client.ts';
-import { loadConfigOrReport } from './config.ts';
-import { runTurn, type TaskStateName, type TurnEvent, type TurnResult } from './conversation.ts';
+import { loadConfigOrReport, namesServiceLocations, type SandboxConfig } from './config.ts';
+import { readRunFile } from './run-file.ts';
+import { jsonOutput, textOutput, type Output } from './client-output.ts';
+import { runTurn, type TaskStateName, type TurnResult } from './conversation.ts';
 
 /**
  * `npm run client`: the A2A caller of the original sample, as a command.
@@ -35,66 +38,6 @@ With a question it answers once; without one it opens a prompt.
 
   --json   print one JSON object per event (and a final "result") instead of text
   --help   show this help`;
-
-interface Output {
-  event(event: TurnEvent): void;
-  result(result: TurnResult): void;
-  error(message: string, code: string): void;
-}
-
-function textOutput(): Output {
-  const icons: Partial<Record<TaskStateName, string>> = {
-    COMPLETED: '✔',
-    REJECTED: '✖',
-    FAILED: '✖',
-    CANCELED: '■',
-    AUTH_REQUIRED: '⏳',
-    INPUT_REQUIRED: '?',
-  };
-  let lastLine: string | undefined;
-  let answer: string | undefined;
-  return {
-    event(event) {
-      if (event.kind === 'state') {
-        // The final status usually repeats the answer just printed, and a continued
-        // task restates where it stopped: say each thing once.
-        const message = event.message === answer ? undefined : event.message;
-        const line = `${icons[event.state] ?? '•'} ${event.state}${message ? `  ${message}` : ''}`;
-        if (line !== lastLine) console.log(line);
-        lastLine = line;
-      } else if (event.kind === 'artifact') {
-        answer = event.text;
-        console.log(`\n${event.text}\n`);
-      } else {
-        console.log(`\n${event.text}\n`);
-      }
-    },
-    result() {},
-    error(message) {
-      console.error(message);
-    },
-  };
-}
-
-function jsonOutput(): Output {
-  const write = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
-  return {
-    event: (event) => {
-      const { at: _at, ...rest } = event;
-      write(rest);
-    },
-    result: (result) =>
-      write({
-        kind: 'result',
-        taskId: result.taskId,
-        contextId: result.contextId,
-        states: result.states,
-        finalState: result.finalState,
-        answer: result.answer,
-      }),
-    error: (message, code) => write({ kind: 'error', code, message }),
-  };
-}
 
 /** Turns what can go wrong before or around a turn into a message and an exit code. */
 function classify(error: unknown, agentUrl: string): { message: string; code: string; exit: number } {
@@ -135,6 +78,27 @@ function causeOf<T extends Error>(error: unknown, type: new (...args: never[]) =
     if (current instanceof type) return current;
   }
   return undefined;
+}
+
+/**
+ * Where to call: where the environment says, or, when it names neither the agent nor the
+ * identity backend, where the running `npm run sandbox` says it serves (its run file), so
+ * the banner's command works as printed whatever ports or HTTPS the sandbox was started with.
+ */
+async function whereToCall(config: SandboxConfig): Promise<{ agentUrl: string; issuer: string; ca: string | undefined }> {
+  const local = config.identity.backend === 'local';
+  const running = local && !namesServiceLocations() ? readRunFile(config.storage.stateDir) : undefined;
+  // An HTTPS local tenant's certificate comes from the state folder's CA, which this process may not trust yet.
+  // (local-ca.ts loads an X.509 library: only imported when needed.)
+  const caPath =
+    running?.backend === 'local'
+      ? running.caCertPath
+      : local && config.tenant.https
+        ? (await import('./local-ca.ts')).localCaCertPath(config.storage.stateDir)
+        : undefined;
+  const ca = caPath !== undefined && existsSync(caPath) ? readFileSync(caPath, 'utf8') : undefined;
+  if (running?.backend === 'local') return { agentUrl: running.agentUrl, issuer: running.issuer, ca };
+  return { agentUrl: config.urls.agent, issuer: config.identity.issuer, ca };
 }
 
 /** A broken stream while the task is pending is followed again for this long before the client gives up. */
@@ -186,7 +150,7 @@ async function converse(
   const reconnect = {
     forMs: RECONNECT_FOR_MS,
     onReconnect: (attempt: number, reason: string) =>
-      console.error(`Lost the stream from the HR Agent (${reason}); following the task again (attempt ${attempt})…`),
+      out.notice(`Lost the stream from the HR Agent (${reason}); following the task again (attempt ${attempt})…`),
   };
   let result = await runTurn(connection.client, question, ids, { signal, onEvent: (e) => out.event(e), reconnect });
   // INPUT_REQUIRED keeps the same task and context going with the caller's reply (A2A §6.3).
@@ -220,11 +184,13 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT.completed;
   }
-  const out = parsed.values.json ? jsonOutput() : textOutput();
+  const out = parsed.values.json
+    ? jsonOutput(process.stdout, process.stderr)
+    : textOutput({ stdout: process.stdout, stderr: process.stderr });
   const config = loadConfigOrReport((message) => out.error(message, 'invalid_config'));
   if (!config) return EXIT.usage;
 
-  const agentUrl = config.urls.agent;
+  const { agentUrl, issuer, ca } = await whereToCall(config);
   const question = parsed.positionals.join(' ').trim();
   const interactive = process.stdin.isTTY === true && !parsed.values.json;
   const prompt = question === '' || interactive ? createInterface({ input: process.stdin, output: process.stdout, terminal: interactive }) : undefined;
@@ -264,9 +230,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     connection = await connectToAgent({
       agentUrl,
-      issuer: config.identity.issuer,
+      issuer,
       audience: config.identity.agentAudience,
       credentials: config.identity.a2aClient,
+      ...(ca === undefined ? {} : { ca }),
     });
     if (question !== '') {
       const result = await converse(connection, question, track, interactive ? nextLine : undefined, abort.signal);

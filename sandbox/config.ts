@@ -17,8 +17,8 @@ export interface ClientCredentials {
 
 export interface SandboxConfig {
   host: string;
-  ports: { agent: number; hrApi: number; tenant: number; mockGemini: number };
-  urls: { agent: string; hrApi: string; tenant: string; mockGemini: string };
+  ports: { agent: number; hrApi: number; tenant: number; mockGemini: number; flowConsole: number };
+  urls: { agent: string; hrApi: string; tenant: string; mockGemini: string; flowConsole: string };
   identity: {
     backend: IdentityBackend;
     /** Issuer with Auth0's trailing slash, e.g. `https://staff0.us.auth0.com/`. */
@@ -37,6 +37,10 @@ export interface SandboxConfig {
     stateDir: string;
     /** `AGENT_STATE`: the HR Agent keeps its work in the database (`database`) or in its memory only (`memory`). */
     agentState: 'database' | 'memory';
+  };
+  hrApi: {
+    /** `HR_EMPLOYEES_FILE`: employee records replacing `hr-api/employees.json`. */
+    employeesFile: string | undefined;
   };
   tenant: {
     /** A tenant file replacing the built-in one (local backend only). */
@@ -88,7 +92,33 @@ export interface SandboxConfig {
     /** `TOKEN_CLOCK_TOLERANCE_SECONDS`: how far in the future a token's `iat`/`nbf` may be (agent and HR API). */
     clockToleranceSeconds: number;
   };
+  /** Spans of every hop (README "Logs and traces"); read by sandbox/telemetry/setup.ts. */
+  telemetry: {
+    /** `OTEL_SDK_DISABLED=true`: no span leaves the process (hop log lines still print). */
+    enabled: boolean;
+    /** OTLP/HTTP JSON traces URL of the flow console: `${urls.flowConsole}/v1/traces`. */
+    flowConsole: string;
+    /**
+     * A collector that gets the same spans (`OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, or
+     * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is); undefined: the flow console only.
+     */
+    collector: { url: string; protocol: OtlpProtocol } | undefined;
+  };
+  /** What each service prints: one line per hop (README "Logs and traces"). */
+  logging: {
+    /** `LOG_FORMAT`: `pretty` lines for people, `json` (one object per line) for log pipelines. */
+    format: LogFormat;
+    /** `LOG_LEVEL`: `info` shows every hop, `warn` only retries and failures, `silent` nothing. */
+    level: LogLevel;
+    /** `LOG_COLOR`: colour pretty lines; `auto` when the output is a terminal (`npm run sandbox` passes its own). */
+    colour: boolean | 'auto';
+  };
 }
+
+export type OtlpProtocol = 'http/json';
+export type LogFormat = 'pretty' | 'json';
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export class ConfigError extends Error {
   readonly code = 'invalid_config';
@@ -116,7 +146,7 @@ export function managementAudienceOf(issuer: string): string {
 /** The longest `requested_expiry` Auth0 accepts: 72 hours, by email ("Email notifications with CIBA"). */
 export const MAX_REQUESTED_EXPIRY = 259_200;
 
-export const DEFAULT_PORTS = { agent: 10050, hrApi: 10051, tenant: 10052, mockGemini: 10053 } as const;
+export const DEFAULT_PORTS = { agent: 10050, hrApi: 10051, tenant: 10052, mockGemini: 10053, flowConsole: 10054 } as const;
 export const DEFAULT_GEMINI_MODEL = 'gemini-2.5-flash';
 /** The HR Agent's documented defaults (README "Deadlines, retries and limits"). */
 export const AGENT_DEFAULTS: SandboxConfig['agent'] = {
@@ -209,6 +239,7 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
     hrApi: port('HR_API_PORT', DEFAULT_PORTS.hrApi),
     tenant: port('TENANT_PORT', DEFAULT_PORTS.tenant),
     mockGemini: port('MOCK_GEMINI_PORT', DEFAULT_PORTS.mockGemini),
+    flowConsole: port('FLOW_CONSOLE_PORT', DEFAULT_PORTS.flowConsole),
   };
   const backend = oneOf<IdentityBackend>('IDENTITY_BACKEND', ['local', 'auth0'], 'local');
   const https = oneOf('TENANT_HTTPS', ['true', 'false'], 'false') === 'true';
@@ -220,6 +251,7 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
     hrApi: get('HR_API_URL') ?? `http://${host}:${ports.hrApi}`,
     tenant: tenantOrigin,
     mockGemini: `http://${host}:${ports.mockGemini}`,
+    flowConsole: `http://${host}:${ports.flowConsole}`,
   };
 
   let issuer = `${urls.tenant}/`;
@@ -335,6 +367,16 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
     maxHeapMb: whole('AGENT_MAX_HEAP_MB', AGENT_DEFAULTS.maxHeapMb, 64, 65_536),
   };
 
+  const telemetry = telemetrySlice(get, flag, problems, urls.flowConsole);
+  const logging: SandboxConfig['logging'] = {
+    format: oneOf<LogFormat>('LOG_FORMAT', ['pretty', 'json'], 'pretty'),
+    level: oneOf<LogLevel>('LOG_LEVEL', LOG_LEVELS, 'info'),
+    // no-color.org: NO_COLOR (any value) turns colour off unless LOG_COLOR says otherwise.
+    colour: ((value) => (value === 'auto' ? 'auto' : value === 'true'))(
+      oneOf('LOG_COLOR', ['auto', 'true', 'false'], get('NO_COLOR') === undefined ? 'auto' : 'false'),
+    ),
+  };
+
   const config: SandboxConfig = {
     host,
     ports,
@@ -349,6 +391,7 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       hrAgentClient,
     },
     storage: { databaseUrl, stateDir, agentState: oneOf('AGENT_STATE', ['database', 'memory'], 'database') },
+    hrApi: { employeesFile: get('HR_EMPLOYEES_FILE') },
     tenant: {
       file: get('TENANT_FILE'),
       stateDir,
@@ -372,9 +415,48 @@ export function loadConfig(env: Env = readEnv()): SandboxConfig {
       requestedExpiry,
     },
     security: { exposed, allowedHosts, controlSecret, webhooks, clockToleranceSeconds },
+    telemetry,
+    logging,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * The standard OpenTelemetry variables (OTLP exporter specification): a traces endpoint is used as
+ * given, a base endpoint gets `/v1/traces`. Only OTLP over HTTP with JSON bodies is sent: the installed
+ * exporter (`@opentelemetry/exporter-trace-otlp-http`) speaks nothing else, so another protocol is a
+ * configuration error rather than spans silently lost.
+ */
+function telemetrySlice(
+  get: (name: string) => string | undefined,
+  flag: (name: string, fallback: boolean) => boolean,
+  problems: string[],
+  flowConsoleUrl: string,
+): SandboxConfig['telemetry'] {
+  const enabled = !flag('OTEL_SDK_DISABLED', false);
+  const signalEndpoint = get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const baseEndpoint = get('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const protocolName = get('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = get(protocolName) ?? 'http/json';
+  let collector: SandboxConfig['telemetry']['collector'];
+  const endpointName = signalEndpoint !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  const endpoint = signalEndpoint ?? (baseEndpoint === undefined ? undefined : `${baseEndpoint.replace(/\/+$/, '')}/v1/traces`);
+  if (protocol !== 'http/json') {
+    problems.push(
+      `${protocolName}=${protocol} is not supported: the sandbox sends OTLP over HTTP with JSON bodies only; ` +
+        'set it to http/json (every OpenTelemetry Collector, Jaeger and Tempo accept it on port 4318)',
+    );
+  }
+  if (endpoint !== undefined) {
+    const url = URL.parse(endpoint);
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') {
+      problems.push(`${endpointName} must be an http(s) URL without credentials, such as http://127.0.0.1:4318 (got "${endpoint}")`);
+    } else {
+      collector = { url: url.href, protocol: 'http/json' };
+    }
+  }
+  return { enabled, flowConsole: `${flowConsoleUrl}/v1/traces`, collector };
 }
 
 /** For a command's entry point: the config, or undefined once `report` has been told what is wrong. */
@@ -399,4 +481,23 @@ export function agentIdentity({ identity }: SandboxConfig) {
     managementAudience: identity.managementAudience,
     client: identity.hrAgentClient,
   };
+}
+
+/** The variables that say where the HR Agent and the identity backend are (as opposed to how they behave). */
+const SERVICE_LOCATION_VARIABLES = [
+  'HR_AGENT_URL',
+  'HR_AGENT_PORT',
+  'SANDBOX_HOST',
+  'TENANT_PORT',
+  'TENANT_HTTPS',
+  'IDENTITY_BACKEND',
+  'HR_AUTH0_DOMAIN',
+] as const;
+
+/**
+ * Whether the environment (or `.env`) places the agent or the identity backend itself;
+ * when it does not, `npm run client` follows the running sandbox's run file (sandbox/run-file.ts).
+ */
+export function namesServiceLocations(env: Env = readEnv()): boolean {
+  return SERVICE_LOCATION_VARIABLES.some((name) => (env[name]?.trim() ?? '') !== '');
 }

@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Role, TaskState, type Message, type Part, type StreamResponse, type Task } from '@a2a-js/sdk';
 import type { Client } from '@a2a-js/sdk/client';
+import { context as traceContext, SpanKind, trace } from '@opentelemetry/api';
+import { failHop } from './telemetry/hop-spans.ts';
+import { HOP } from './telemetry/hops.ts';
+import { enableAsyncContext, type Telemetry } from './telemetry/setup.ts';
 
 /**
  * A caller's view of one A2A exchange, shared by the command-line client,
@@ -20,8 +24,27 @@ export type TaskStateName =
   | 'AUTH_REQUIRED'
   | 'UNKNOWN';
 
+/** What the agent says of a pending consent in its AUTH_REQUIRED update's `metadata.consent` (agent/executor.ts). */
+export interface PendingConsentView {
+  /** Who must approve (the agent names the employee by work email). */
+  employee: string;
+  /** Auth0's notification channel: `guardian-push` or `email`. */
+  channel: string;
+  /** When the CIBA request expires (epoch ms). */
+  expiresAt: number;
+}
+
 export type TurnEvent =
-  | { kind: 'state'; taskId: string; contextId: string; state: TaskStateName; message: string | undefined; at: number }
+  | {
+      kind: 'state';
+      taskId: string;
+      contextId: string;
+      state: TaskStateName;
+      message: string | undefined;
+      at: number;
+      /** Present on an AUTH_REQUIRED update that describes its consent request. */
+      consent?: PendingConsentView;
+    }
   | { kind: 'artifact'; taskId: string; contextId: string; name: string; text: string; at: number }
   | { kind: 'message'; contextId: string; text: string; at: number };
 
@@ -76,7 +99,18 @@ export function eventsOf(response: StreamResponse): TurnEvent[] {
       return taskEvents(payload.value, at);
     case 'statusUpdate': {
       const update = payload.value;
-      return [{ kind: 'state', taskId: update.taskId, contextId: update.contextId, state: stateName(update.status?.state), message: textOf(update.status?.message?.parts) || undefined, at }];
+      const consent = pendingConsentOf(update.metadata);
+      return [
+        {
+          kind: 'state',
+          taskId: update.taskId,
+          contextId: update.contextId,
+          state: stateName(update.status?.state),
+          message: textOf(update.status?.message?.parts) || undefined,
+          at,
+          ...(consent ? { consent } : {}),
+        },
+      ];
     }
     case 'artifactUpdate': {
       const update = payload.value;
@@ -87,6 +121,17 @@ export function eventsOf(response: StreamResponse): TurnEvent[] {
     default:
       return [];
   }
+}
+
+/** The agent's description of a pending consent, if its (untrusted) metadata holds a well-formed one. */
+export function pendingConsentOf(metadata: Record<string, unknown> | undefined): PendingConsentView | undefined {
+  const consent: unknown = metadata?.consent;
+  if (typeof consent !== 'object' || consent === null) return undefined;
+  const { employee, channel, expires_at: expiresAt } = consent as Record<string, unknown>;
+  if (typeof employee !== 'string' || typeof channel !== 'string' || typeof expiresAt !== 'string') return undefined;
+  const at = Date.parse(expiresAt);
+  if (employee === '' || Number.isNaN(at)) return undefined;
+  return { employee, channel, expiresAt: at };
 }
 
 function taskEvents(task: Task, at: number): TurnEvent[] {
@@ -130,6 +175,11 @@ export interface TurnOptions {
    * undefined: the break is thrown.
    */
   reconnect?: ReconnectOptions;
+  /**
+   * Trace the turn: a span the agent's task continues (its requests carry `traceparent`, see
+   * agent-client.ts `withTraceContext`), so one trace holds the caller's view and the task's hops.
+   */
+  telemetry?: Telemetry;
 }
 
 const RECONNECT_FIRST_WAIT_MS = 250;
@@ -142,6 +192,8 @@ export async function runTurn(
   ids: { contextId?: string; taskId?: string } = {},
   options: TurnOptions = {},
 ): Promise<TurnResult> {
+  const { telemetry, ...untraced } = options;
+  if (telemetry?.recording) return traceTurn(telemetry, () => runTurn(client, text, ids, untraced));
   const events: TurnEvent[] = [];
   const states: TaskStateName[] = [];
   let taskId: string | undefined;
@@ -188,6 +240,25 @@ export async function runTurn(
     answer: artifactText || lastMessage,
     events,
   };
+}
+
+/** The caller's span of one turn: no arrow (the agent draws the caller's message), the root of the task's trace. */
+async function traceTurn(telemetry: Telemetry, run: () => Promise<TurnResult>): Promise<TurnResult> {
+  enableAsyncContext();
+  const span = telemetry.tracer.startSpan('A2A turn', { kind: SpanKind.CLIENT });
+  try {
+    const result = await traceContext.with(trace.setSpan(traceContext.active(), span), run);
+    span.setAttributes({
+      ...(result.taskId === undefined ? {} : { [HOP.taskId]: result.taskId }),
+      [HOP.taskState]: result.finalState,
+    });
+    return result;
+  } catch (error) {
+    failHop(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
 }
 
 /** Follows a task whose stream broke: its current state (GetTask), then its updates (SubscribeToTask), with backoff. */

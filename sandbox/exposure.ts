@@ -27,6 +27,14 @@ export function guardianPageUrl(
   return url.href;
 }
 
+/** The flow console's link, its secret (when exposed) in the fragment as on the Guardian link; `task` opens one task's diagram. */
+export function flowConsoleUrl(consoleBaseUrl: string, options: { task?: string; secret?: string } = {}): string {
+  const url = new URL(consoleBaseUrl.endsWith('/') ? consoleBaseUrl : `${consoleBaseUrl}/`);
+  if (options.task !== undefined) url.searchParams.set('task', options.task);
+  if (options.secret !== undefined) url.hash = `secret=${options.secret}`;
+  return url.href;
+}
+
 /** The warning `npm run sandbox` prints when bound beyond loopback; undefined otherwise. */
 export function exposureWarning(config: SandboxConfig): string | undefined {
   if (!config.security.exposed) return undefined;
@@ -35,6 +43,7 @@ export function exposureWarning(config: SandboxConfig): string | undefined {
     config.gemini.mode === 'mock' ? `mock-gemini (port ${config.ports.mockGemini})` : undefined,
     `the HR API (port ${config.ports.hrApi})`,
     `the HR Agent (port ${config.ports.agent})`,
+    `the flow console (port ${config.ports.flowConsole})`,
   ].filter((s): s is string => s !== undefined);
   return [
     `WARNING: SANDBOX_EXPOSE=true and SANDBOX_HOST=${config.host}: ${reachable.join(', ')} are reachable from the network.`,

@@ -36,11 +36,16 @@ function serial(): string {
   return Buffer.from(webcrypto.getRandomValues(new Uint8Array(12))).toString('hex').replace(/^[89a-f]/, '1');
 }
 
+/** Where the CA certificate of a state folder is (or will be). */
+export function localCaCertPath(stateDir: string): string {
+  return join(stateDir, 'ca', 'ca.pem');
+}
+
 /** The CA is made once per state folder; the server certificate is reissued when missing or near expiry. */
 export async function ensureLocalTls(stateDir: string, hostnames: string[] = ['localhost', '127.0.0.1']): Promise<LocalTls> {
   const dir = join(stateDir, 'ca');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const caCertPath = join(dir, 'ca.pem');
+  const caCertPath = localCaCertPath(stateDir);
   const caKeyPath = join(dir, 'ca-key.pem');
   const certPath = join(dir, 'server.pem');
   const keyPath = join(dir, 'server-key.pem');

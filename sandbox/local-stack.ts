@@ -10,6 +10,7 @@ import { createTenant, type TenantHandle } from '../mock-guardian/tenant.ts';
 import { connectToAgent, type AgentConnection } from './agent-client.ts';
 import { LOCAL_TENANT_DEFAULTS, managementAudienceOf, type ClientCredentials } from './config.ts';
 import { closeServer, listenLocal } from './http-listener.ts';
+import type { Telemetry } from './telemetry/setup.ts';
 
 /**
  * The whole local sandbox in one process on 127.0.0.1, port 0: tenant,
@@ -26,7 +27,12 @@ export interface ServicesOptions {
   maxConsentRequests?: number;
   /** The agent's call limits, task retention and admission limit (defaults as documented otherwise). */
   agent?: Pick<AgentOptions, 'calls' | 'retention' | 'maxActiveTasks'>;
+  /** Each service's telemetry (sandbox/telemetry/setup.ts), shut down with the stack; none by default. */
+  telemetry?: (service: TracedService) => Telemetry;
 }
+
+/** The services of a stack that trace their hops. */
+export type TracedService = 'hr-agent' | 'hr-api' | 'tenant';
 
 /** HR API, mock-gemini and the agent, pointed at any identity backend. */
 export interface Services {
@@ -62,10 +68,13 @@ export interface LocalStack extends Services {
 
 export async function startServices(options: ServicesOptions): Promise<Services> {
   const { identity } = options;
+  const hrApiTelemetry = options.telemetry?.('hr-api');
+  const agentTelemetry = options.telemetry?.('hr-agent');
   const hrApi = createHrApi({
     issuer: identity.issuer,
     audience: identity.apiAudience,
     ...(options.employees ? { employees: options.employees } : {}),
+    ...(hrApiTelemetry ? { telemetry: hrApiTelemetry } : {}),
   });
   const hrApiReads: string[] = [];
   const counted = express();
@@ -93,6 +102,7 @@ export async function startServices(options: ServicesOptions): Promise<Services>
     webhooks: { allowLoopback: true },
     ...(options.maxConsentRequests === undefined ? {} : { maxConsentRequests: options.maxConsentRequests }),
     ...options.agent,
+    ...(agentTelemetry ? { telemetry: agentTelemetry } : {}),
   });
   const agentUrl = await agent.listen(0, '127.0.0.1');
 
@@ -109,15 +119,19 @@ export async function startServices(options: ServicesOptions): Promise<Services>
       await agent.close();
       await gemini.close();
       await closeServer(hrServer);
+      await agentTelemetry?.shutdown();
+      await hrApiTelemetry?.shutdown();
     },
   };
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const tenantTelemetry = options.telemetry?.('tenant');
   const tenant = createTenant({
     ...(options.tenantFile === undefined ? {} : { tenantFile: options.tenantFile }),
     ...(options.tenantSettings ? { settings: options.tenantSettings } : {}),
     log: options.log ?? (() => undefined),
+    ...(tenantTelemetry ? { telemetry: tenantTelemetry } : {}),
   });
   const issuer = await tenant.listen(0, '127.0.0.1');
   const ping = options.ciba?.deliveryMode === 'ping';
@@ -171,6 +185,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     async close() {
       await services.close();
       await tenant.close();
+      await tenantTelemetry?.shutdown();
     },
   };
 }

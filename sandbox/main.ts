@@ -1,13 +1,27 @@
 import concurrently, { Command, type CloseEvent } from 'concurrently';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrReport, type SandboxConfig } from './config.ts';
-import { createControlSecret, exposureWarning, guardianPageUrl } from './exposure.ts';
+import { createControlSecret, exposureWarning, flowConsoleUrl, guardianPageUrl } from './exposure.ts';
 import { ensureLocalTls } from './local-ca.ts';
+import { writeRunFile } from './run-file.ts';
 import { assertPortsFree, nodeArgs, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
+
+/**
+ * The banner's command, runnable as printed: the client finds this sandbox's ports and
+ * CA in its run file, and only a state folder other than the default needs saying.
+ */
+function clientCommand(config: SandboxConfig, question: string): string {
+  const command = `npm run client -- "${question}"`;
+  const stateDir = config.storage.stateDir;
+  if (config.identity.backend !== 'local' || stateDir === resolve(root, '.sandbox')) return command;
+  const quoted = /^[\w./-]+$/.test(stateDir) ? stateDir : `'${stateDir.replace(/'/g, `'\\''`)}'`;
+  return `SANDBOX_STATE_DIR=${quoted} ${command}`;
+}
 
 function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: number, controlSecret: string | undefined): string {
   const { identity, gemini, urls } = config;
@@ -20,8 +34,8 @@ function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: numbe
       ? `  Identity backend  local tenant        ${identity.issuer}`
       : `  Identity backend  Auth0               ${identity.issuer}`,
   ];
+  const secret = controlSecret === undefined ? {} : { secret: controlSecret };
   if (identity.backend === 'local') {
-    const secret = controlSecret === undefined ? {} : { secret: controlSecret };
     lines.push(`  Guardian page     (employee's phone)  ${guardianPageUrl(urls.tenant, { userId: 'auth0|jdoe', ...secret })}`);
     // CIBA_REQUESTED_EXPIRY above 300 s sends the request by email: it lands in the user's mailbox.
     lines.push(`  Mailbox           (employee's email)  ${guardianPageUrl(urls.tenant, { userId: 'auth0|jdoe', page: 'mailbox', ...secret })}`);
@@ -29,6 +43,7 @@ function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: numbe
   } else {
     lines.push('  Guardian          the employee approves in the Auth0 Guardian app');
   }
+  lines.push(`  Flow console      (each task's hops)  ${flowConsoleUrl(urls.flowConsole, secret)}`);
   lines.push(
     gemini.mode === 'mock'
       ? `  LLM               mock-gemini         ${urls.mockGemini}  (set GOOGLE_API_KEY for real Gemini)`
@@ -37,7 +52,7 @@ function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: numbe
     `  HR Agent card                         ${urls.agent}/.well-known/agent-card.json`,
     '',
     'Try, in another terminal:',
-    '  npm run client -- "Does John Doe with email jdoe@staff0.com work at Staff0?"',
+    `  ${clientCommand(config, 'Does John Doe with email jdoe@staff0.com work at Staff0?')}`,
     identity.backend === 'local'
       ? '…then approve on the Guardian page above.'
       : "…then approve the push on the employee's phone.",
@@ -55,11 +70,9 @@ async function main(): Promise<number> {
   const services = servicesFor(config);
   const warning = exposureWarning(config);
   if (warning !== undefined) console.warn(`${warning}\n`);
-  // Exposed, the control API approves consents for anyone who can reach it: only the banner's reader gets this.
-  const controlSecret =
-    config.identity.backend === 'local'
-      ? (config.security.controlSecret ?? (config.security.exposed ? createControlSecret() : undefined))
-      : undefined;
+  // Exposed, the control API approves consents and the flow console shows who consented to what,
+  // to anyone who can reach them: only the banner's reader gets this.
+  const controlSecret = config.security.controlSecret ?? (config.security.exposed ? createControlSecret() : undefined);
   try {
     await assertPortsFree(services, config.host);
   } catch (error) {
@@ -84,6 +97,8 @@ async function main(): Promise<number> {
       env: {
         ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caCertPath } : {}),
         ...(controlSecret === undefined ? {} : { SANDBOX_CONTROL_SECRET: controlSecret }),
+        // The services write to concurrently's pipes, not to this terminal: tell them it is one.
+        ...(config.logging.colour === 'auto' && process.stdout.isTTY ? { LOG_COLOR: 'true' } : {}),
       },
     })),
     {
@@ -116,7 +131,18 @@ async function main(): Promise<number> {
   ]).catch((error: Error) => error);
   clearTimeout(timeout);
 
+  let removeRunFile = () => {};
   if (outcome === 'ready') {
+    if (config.identity.backend === 'local') {
+      removeRunFile = writeRunFile(config.storage.stateDir, {
+        pid: process.pid,
+        backend: config.identity.backend,
+        agentUrl: config.urls.agent,
+        issuer: config.identity.issuer,
+        caCertPath: tls?.caCertPath,
+      });
+      process.once('exit', () => removeRunFile());
+    }
     console.log(banner(config, services, startedAt, controlSecret));
     if (warning !== undefined) console.warn(warning.split('\n')[0]);
   } else {
@@ -135,6 +161,7 @@ async function main(): Promise<number> {
     (events) => events,
     (events: CloseEvent[]) => events,
   );
+  removeRunFile();
   if (stopping) return 0;
   if (outcome === 'ready') {
     const died = exits.find((e) => e.exitCode !== 0) ?? exits[0];

@@ -1,9 +1,12 @@
 import { loadConfigOrReport, type SandboxConfig } from './config.ts';
+import { createTelemetry, noTelemetry, telemetryOptions, type Telemetry } from './telemetry/setup.ts';
 
 /**
  * The `main` of every service: read the one config, start, say where it
  * listens, and stop cleanly on SIGINT/SIGTERM. A bad variable or a taken port
- * ends the process with a message instead of a stack trace.
+ * ends the process with a message instead of a stack trace. A service that
+ * names itself gets its telemetry (spans to the flow console and any
+ * collector, one log line per hop), flushed when it stops.
  */
 
 export interface StartedService {
@@ -14,12 +17,21 @@ export interface StartedService {
 
 const CLOSE_DEADLINE_MS = 15_000;
 
-export async function runService(start: (config: SandboxConfig) => Promise<StartedService>): Promise<void> {
+export interface ServiceMainOptions {
+  /** The service's name in spans and log lines (`service.name`); without one it is not traced. */
+  service?: string;
+}
+
+export async function runService(
+  start: (config: SandboxConfig, telemetry: Telemetry) => Promise<StartedService>,
+  options: ServiceMainOptions = {},
+): Promise<void> {
   const config = loadConfigOrReport();
   if (!config) process.exit(2);
+  const telemetry = options.service === undefined ? noTelemetry() : createTelemetry(telemetryOptions(config, options.service));
   let service: StartedService;
   try {
-    service = await start(config);
+    service = await start(config, telemetry);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
@@ -38,8 +50,9 @@ export async function runService(start: (config: SandboxConfig) => Promise<Start
       console.error(`Did not stop within ${CLOSE_DEADLINE_MS / 1000} s; exiting anyway.`);
       process.exit(1);
     }, CLOSE_DEADLINE_MS).unref();
+    // The last spans and lines go out after the service stopped making them (bounded, well within the deadline).
     service.close().then(
-      () => process.exit(0),
+      () => telemetry.shutdown().then(() => process.exit(0)),
       (error: unknown) => {
         console.error(error);
         process.exit(1);

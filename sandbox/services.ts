@@ -29,7 +29,19 @@ export function agentNodeFlags(config: SandboxConfig): string[] {
 }
 
 export function servicesFor(config: SandboxConfig): ServiceSpec[] {
-  const services: ServiceSpec[] = [];
+  // First, so it is listening before any service exports its first span; it only reads spans, so both modes have it.
+  const services: ServiceSpec[] = [
+    {
+      name: 'flows',
+      label: 'flow console',
+      entry: 'sandbox/flow-console/main.ts',
+      port: config.ports.flowConsole,
+      portVariable: 'FLOW_CONSOLE_PORT',
+      healthUrl: `${config.urls.flowConsole}/health`,
+      color: 'blue',
+      nodeFlags: [],
+    },
+  ];
   if (config.identity.backend === 'local') {
     services.push({
       name: 'tenant',

@@ -164,6 +164,25 @@ describe('the identity backend failing while consent is pending', { timeout: 60_
     ]);
   });
 
+  it('completes when the poll that took the approval answers after its deadline and the next poll is told invalid_grant', async () => {
+    const stack = await startFaultyStack({ deliveryMode: 'poll' });
+    const turn = stack.ask('jdoe@staff0.com');
+    const pending = await waitFor(() => stack.tenant.requests.list({ userId: 'auth0|jdoe', status: 'pending' })[0]);
+    // From the approval on, a poll that gets the tokens has its answer held until the agent has polled again.
+    let releaseAnswer!: () => void;
+    const answerHeld = new Promise<void>((resolve) => (releaseAnswer = resolve));
+    let afterApproval = 0;
+    stack.identity.setRule((request) => (isPoll(request) && ++afterApproval === 1 ? { kind: 'late', until: answerHeld } : undefined));
+    await stack.tenant.requests.decide(pending.id, 'approve');
+    await stack.identity.waitFor((r) => isPoll(r) && r.fault === 'late');
+    const heldAt = stack.identity.requests.length;
+    await stack.identity.waitFor((r) => isPoll(r) && stack.identity.requests.indexOf(r) >= heldAt);
+    releaseAnswer();
+    const result = await turn;
+    expect(result.finalState).toBe('COMPLETED');
+    expect(result.answer).toBe('Yes, John Doe is an active employee of Staff0.');
+  });
+
   it('in ping mode, still completes when the token request after the ping fails once', async () => {
     const stack = await startFaultyStack({ deliveryMode: 'ping', settings: { cibaInterval: 5 } });
     stack.identity.setRule(faultyPolls({ kind: 'status', status: 503 }));

@@ -65,8 +65,12 @@ async function loadUsers() {
       announce('This sandbox is exposed to the network: open the Guardian page from the link in its banner, which carries the access secret.', 'error');
       return;
     }
+    // Only here is the tenant known to be unreachable: the one state the badge calls "Offline".
+    setConnection('offline', 'Offline');
     announce('Could not load the tenant’s users. Is the tenant running?', 'error');
     users = [];
+    renderUserOptions(wanted);
+    return;
   }
   renderUserOptions(wanted);
   selectUser(wanted);
@@ -110,17 +114,17 @@ function selectUser(userId) {
   document.title = user ? `Guardian — ${user.name}` : 'Guardian';
 
   if (!userId) {
-    setConnection('idle', 'Offline');
+    setConnection('idle', 'Choose an employee');
     announce('Choose an employee to see the push requests sent to their phone.', 'info');
     return;
   }
   if (!user) {
-    setConnection('idle', 'Offline');
+    setConnection('idle', 'Unknown user');
     announce('There is no such user in this tenant.', 'error');
     return;
   }
   if (!user.push_enrolled) {
-    setConnection('idle', 'Offline');
+    setConnection('idle', 'Not enrolled');
     announce(`${user.name} is not enrolled for push, so no request can reach this phone.`, 'error');
     return;
   }

@@ -188,6 +188,27 @@ describe('Guardian page in Chromium', () => {
     await page.close();
   });
 
+  it('with no employee chosen, asks for one rather than calling the live tenant offline', async () => {
+    const { page } = await openPage();
+    await expect.poll(() => field(page, 'user-select').isEnabled(), WAIT).toBe(true);
+    const badge = field(page, 'connection');
+    expect(await badge.textContent()).toBe('Choose an employee');
+    expect(await badge.getAttribute('data-state')).toBe('idle');
+    expect(await field(page, 'status-message').textContent()).toBe('Choose an employee to see the push requests sent to their phone.');
+    await page.close();
+  });
+
+  it('shows "Offline" only when the tenant cannot be reached', async () => {
+    const page = await context.newPage();
+    await page.route('**/control/users', (route) => route.abort('connectionrefused'));
+    await page.goto(guardianUrl(tenant));
+    const badge = field(page, 'connection');
+    await expect.poll(() => badge.getAttribute('data-state'), WAIT).toBe('offline');
+    expect(await badge.textContent()).toBe('Offline');
+    expect(await field(page, 'status-message').textContent()).toBe('Could not load the tenant’s users. Is the tenant running?');
+    await page.close();
+  });
+
   it('tells the user when the chosen employee is not enrolled for push', async () => {
     const { page } = await openPage(NINA_NOT_ENROLLED, { liveUpdates: false });
     await expect

@@ -16,7 +16,7 @@ describe('npm run sandbox in auth0 mode against an HTTPS tenant', () => {
   let control: string;
 
   beforeAll(async () => {
-    const [tenantPort, agent, hrApi, gemini] = await freePorts(4);
+    const [tenantPort, agent, hrApi, gemini, flowConsole] = await freePorts(5);
     tenant = runCommand(process.execPath, ['--import', 'tsx', 'mock-guardian/main.ts'], {
       TENANT_HTTPS: 'true',
       TENANT_PORT: String(tenantPort),
@@ -35,6 +35,7 @@ describe('npm run sandbox in auth0 mode against an HTTPS tenant', () => {
       HR_AGENT_PORT: String(agent),
       HR_API_PORT: String(hrApi),
       MOCK_GEMINI_PORT: String(gemini),
+      FLOW_CONSOLE_PORT: String(flowConsole),
       // The tenant port stays taken by the HTTPS tenant; auth0 mode must not try to start one.
       TENANT_PORT: String(tenantPort),
     };
@@ -54,7 +55,7 @@ describe('npm run sandbox in auth0 mode against an HTTPS tenant', () => {
   it('starts no local tenant and names the Auth0 issuer in the banner', () => {
     expect(sandbox.stdout()).toContain(`Auth0               https://localhost:${env.TENANT_PORT}/`);
     expect(sandbox.stdout()).toContain('Guardian app');
-    expect(sandbox.stdout()).toContain('(3 services');
+    expect(sandbox.stdout()).toContain('(4 services');
     expect(sandbox.stdout()).not.toMatch(/^\[tenant/m);
   });
 

@@ -37,14 +37,16 @@ describe('npm run sandbox on a non-loopback address', () => {
     it('warns, naming what is reachable from the network', () => {
       const warning = sandbox.stderr();
       expect(warning).toContain('WARNING: SANDBOX_EXPOSE=true and SANDBOX_HOST=0.0.0.0');
-      for (const part of ['control API and Guardian page', 'mock-gemini', 'the HR API', 'the HR Agent', env.TENANT_PORT as string]) {
+      for (const part of ['control API and Guardian page', 'mock-gemini', 'the HR API', 'the HR Agent', 'the flow console', env.TENANT_PORT as string]) {
         expect(warning).toContain(part);
       }
     });
 
     it('shows a fresh secret in the Guardian page link of the banner, and nowhere in the services’ own lines', () => {
       expect(secret).toHaveLength(43);
-      expect(sandbox.output().split(secret).length - 1).toBe(3); // the Guardian and mailbox links and the control API line
+      // The Guardian, mailbox and flow console links, and the control API line.
+      expect(sandbox.output().split(secret).length - 1).toBe(4);
+      expect(sandbox.stdout()).toContain(`:${env.FLOW_CONSOLE_PORT}/#secret=${secret}`);
     });
 
     it('refuses the control API without the secret, and answers with it', async () => {
@@ -59,6 +61,12 @@ describe('npm run sandbox on a non-loopback address', () => {
       expect(decided.status).toBe(403);
       const answered = await fetch(`${control}/users`, { headers: { 'x-control-secret': secret } });
       expect(answered.status).toBe(200);
+    });
+
+    it('refuses the flow console’s API without the secret, and answers with it', async () => {
+      const consoleApi = `http://127.0.0.1:${env.FLOW_CONSOLE_PORT}/api/tasks`;
+      expect((await fetch(consoleApi)).status).toBe(403);
+      expect((await fetch(consoleApi, { headers: { 'x-control-secret': secret } })).status).toBe(200);
     });
   });
 });

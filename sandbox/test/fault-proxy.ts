@@ -5,14 +5,16 @@ import { closeServer, listenLocal } from '../http-listener.ts';
 /**
  * A small HTTP proxy for fault-injection tests: it forwards to one target,
  * and for each request a rule may answer a status instead, hold the request
- * without ever answering, or cut the connection. Each request is recorded
+ * without ever answering, cut the connection, or hold a good answer back. Each request is recorded
  * with what was done to it, so a test can wait on what happened.
  */
 
 export type Fault =
   | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
   | { kind: 'hang' }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  /** Forward the request at once but hold a 2xx answer until `until` settles: an answer that arrives after its caller gave up. */
+  | { kind: 'late'; until: Promise<void> };
 
 export interface ProxiedRequest {
   method: string;
@@ -83,8 +85,13 @@ export async function startFaultProxy(target?: string, options: FaultProxyOption
       new URL(req.url ?? '/', targetUrl),
       { method: req.method, headers: options.preserveHost ? req.headers : { ...req.headers, host: targetUrl.host } },
       (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        const pass = () => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        };
+        const status = answer.statusCode ?? 502;
+        if (fault?.kind === 'late' && status >= 200 && status < 300) void fault.until.then(pass, pass);
+        else pass();
       },
     );
     upstream.on('error', () => req.socket.resetAndDestroy());

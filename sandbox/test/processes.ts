@@ -25,14 +25,15 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** The environment of an `npm run sandbox` under test: four free ports and a new state folder, plus `extra`. */
+/** The environment of an `npm run sandbox` under test: five free ports and a new state folder, plus `extra`. */
 export async function sandboxEnv(extra: Record<string, string> = {}): Promise<Record<string, string>> {
-  const [agent, hrApi, tenant, gemini] = await freePorts(4);
+  const [agent, hrApi, tenant, gemini, flowConsole] = await freePorts(5);
   return {
     HR_AGENT_PORT: String(agent),
     HR_API_PORT: String(hrApi),
     TENANT_PORT: String(tenant),
     MOCK_GEMINI_PORT: String(gemini),
+    FLOW_CONSOLE_PORT: String(flowConsole),
     SANDBOX_STATE_DIR: mkdtempSync(join(tmpdir(), 'sandbox-state-')),
     ...extra,
   };
@@ -50,7 +51,14 @@ export interface RunningCommand {
   groupAlive(): boolean;
 }
 
-export function runCommand(command: string, args: string[], env: Record<string, string>, options: { stdin?: boolean } = {}): RunningCommand {
+export function runCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  /** `keepChars`: keep only the end of each output stream, for long-running services that log much. */
+  options: { stdin?: boolean; keepChars?: number } = {},
+): RunningCommand {
+  const keep = (text: string) => (options.keepChars !== undefined && text.length > options.keepChars ? text.slice(-options.keepChars) : text);
   const child = spawn(command, args, {
     cwd: repoRoot,
     env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env },
@@ -62,11 +70,11 @@ export function runCommand(command: string, args: string[], env: Record<string, 
   const waiters = new Set<() => void>();
   const notify = () => waiters.forEach((w) => w());
   child.stdout!.on('data', (d: Buffer) => {
-    stdout += d.toString();
+    stdout = keep(stdout + d.toString());
     notify();
   });
   child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
+    stderr = keep(stderr + d.toString());
     notify();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

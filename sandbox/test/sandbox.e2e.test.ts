@@ -1,6 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { fetchTrusting } from '../agent-client.ts';
 import { freePorts, runCommand, sandboxEnv, waitUntil, type RunningCommand } from './processes.ts';
 
 /**
@@ -113,8 +116,46 @@ describe('npm run sandbox with npm run client', PROCESS_TEST_TIMEOUT, () => {
       .split('\n')
       .map((l) => JSON.parse(l) as { kind: string; state?: string; finalState?: string; answer?: string });
     expect(lines.filter((l) => l.kind === 'state').map((l) => l.state)).toContain('AUTH_REQUIRED');
+    for (const line of lines.filter((l) => l.kind === 'state')) {
+      expect(Object.keys(line).sort()).toEqual(expect.arrayContaining(['contextId', 'kind', 'state', 'taskId']));
+      expect(Object.keys(line).every((key) => ['contextId', 'kind', 'message', 'state', 'taskId'].includes(key))).toBe(true);
+    }
     expect(lines.at(-1)).toMatchObject({ kind: 'result', finalState: 'COMPLETED' });
     expect(lines.at(-1)?.answer).toMatch(/^Yes/);
+  });
+
+  it('on a terminal, keeps one live line while consent is pending: who approves, on which channel, the time left, ticking', async () => {
+    const question = 'Is jsmith@staff0.com an active employee?';
+    const run = runCommand('script', ['-qfec', `"${process.execPath}" --import tsx sandbox/client.ts "${question}"`, '/dev/null'], env, { stdin: true });
+    const live = /\r\x1b\[2K {2}⏳ jsmith@staff0\.com must approve by Guardian push · (\d+:\d\d) left/;
+    const timesLeft = () => [...run.stdout().matchAll(new RegExp(live.source, 'g'))].map((m) => m[1]);
+    await run.waitForOutput(live);
+    const request = await pending('auth0|jsmith');
+    // The line is redrawn with the time still left: wait until it has ticked at least once.
+    await waitUntil(async () => (new Set(timesLeft()).size > 1 ? true : undefined), 30_000);
+    expect(timesLeft().every((t) => /^[0-4]:[0-5]\d$|^5:00$/.test(t!))).toBe(true);
+    await decide(request.id, 'approve');
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    const screen = run.stdout().replace(/\r\n/g, '\n');
+    // Each state change is a line of its own, after the live line is erased.
+    expect(screen).toMatch(/⏳ AUTH_REQUIRED {2}Waiting for jsmith@staff0\.com[^\n]*\n/);
+    expect(screen).toMatch(/\r\x1b\[2K• WORKING\n/);
+    expect(screen).toMatch(/✔ COMPLETED/);
+    expect(screen).toContain('Yes, Jane Smith is an active employee');
+  });
+
+  it('prints plain lines only, no live line, carriage return or escape sequence, when stdout is not a terminal', async () => {
+    const run = client(['Is akhan@staff0.com an active employee?']);
+    const request = await pending('auth0|akhan');
+    await run.waitForOutput(/AUTH_REQUIRED/);
+    await decide(request.id, 'approve');
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    expect(run.output()).not.toMatch(/[\r\x1b]/);
+    expect(run.stdout()).not.toContain('must approve');
+    expect(run.stdout()).toMatch(/^⏳ AUTH_REQUIRED {2}Waiting for akhan@staff0\.com to approve .* on their phone \(Guardian push notification\)\. The request expires at \S+\.$/m);
+    expect(run.stdout()).toMatch(/^• WORKING$[\s\S]*^✔ COMPLETED/m);
   });
 
   it('cancels the pending task on Ctrl-C while waiting for approval, and exits 6', async () => {
@@ -164,9 +205,46 @@ describe('npm run sandbox with npm run client', PROCESS_TEST_TIMEOUT, () => {
     expect(sandbox.stdout()).toContain('Stopping the sandbox (SIGINT)');
     // Bounded by the services' own close deadline (15 s), with room for a machine busy with other work.
     await waitUntil(async () => (sandbox.groupAlive() ? undefined : true), 60_000);
-    for (const port of [env.HR_AGENT_PORT, env.HR_API_PORT, env.TENANT_PORT, env.MOCK_GEMINI_PORT]) {
+    for (const port of [env.HR_AGENT_PORT, env.HR_API_PORT, env.TENANT_PORT, env.MOCK_GEMINI_PORT, env.FLOW_CONSOLE_PORT]) {
       await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
     }
+  });
+});
+
+describe("the banner's client command", PROCESS_TEST_TIMEOUT, () => {
+  it('works exactly as printed when the sandbox serves an HTTPS tenant on other ports, and exits 0 after approval', async () => {
+    const env = await sandboxEnv({ TENANT_HTTPS: 'true' });
+    const sandbox = runCommand('npm', ['run', 'sandbox'], env);
+    onTestFinished(async () => {
+      if (!sandbox.groupAlive()) return;
+      sandbox.signalGroup('SIGKILL');
+      await sandbox.exited;
+    });
+    await sandbox.waitForOutput(/is ready/, 90_000);
+    const printed = sandbox
+      .stdout()
+      .split('\n')
+      .map((line) => line.trim())
+      .find((line) => line.includes('npm run client -- '));
+    expect(printed).toMatch(/npm run client -- "Does John Doe with email jdoe@staff0\.com work at Staff0\?"$/);
+
+    // A new terminal: none of the sandbox's variables, and no CA trusted beyond the system's.
+    const run = runCommand('sh', ['-c', printed!], { NODE_EXTRA_CA_CERTS: '' });
+    const trusting = fetchTrusting(readFileSync(join(env.SANDBOX_STATE_DIR!, 'ca', 'ca.pem'), 'utf8'));
+    const control = `https://localhost:${env.TENANT_PORT}/control`;
+    const request = await waitUntil(async () => {
+      const res = await trusting(`${control}/requests?user_id=${encodeURIComponent('auth0|jdoe')}&status=pending`);
+      return ((await res.json()) as { requests: RequestView[] }).requests[0];
+    }, 60_000);
+    const approved = await trusting(`${control}/requests/${request.id}/approve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(approved.status).toBe(200);
+    const { code } = await run.exited;
+    expect(run.output()).toMatch(/Yes, John Doe is an active employee/);
+    expect(code).toBe(0);
   });
 });
 

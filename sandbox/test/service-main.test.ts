@@ -4,12 +4,13 @@ import { freePorts, runCommand } from './processes.ts';
 
 /** Each service's own `main`, run as `npm run sandbox` runs it. */
 
-const MAINS = ['mock-guardian/main.ts', 'mock-gemini/main.ts', 'hr-api/main.ts', 'agent/main.ts'];
+const MAINS = ['mock-guardian/main.ts', 'mock-gemini/main.ts', 'hr-api/main.ts', 'agent/main.ts', 'sandbox/flow-console/main.ts'];
 const PORT_VARIABLE: Record<string, string> = {
   'mock-guardian/main.ts': 'TENANT_PORT',
   'mock-gemini/main.ts': 'MOCK_GEMINI_PORT',
   'hr-api/main.ts': 'HR_API_PORT',
   'agent/main.ts': 'HR_AGENT_PORT',
+  'sandbox/flow-console/main.ts': 'FLOW_CONSOLE_PORT',
 };
 
 describe.concurrent('a service started on its own', () => {

@@ -1,29 +1,32 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@a2a-js/sdk/client';
-import { createHrApi } from '../../hr-api/server.ts';
-import { createMockGemini } from '../../mock-gemini/server.ts';
-import { createTenant, type TenantHandle } from '../../mock-guardian/tenant.ts';
+import type { ConsentRequestView, ConsentStatus } from '../../mock-guardian/consent-requests.ts';
 import { connectToAgent } from '../../sandbox/agent-client.ts';
 import { loadConfig, LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
-import { agentNodeFlags, nodeArgs } from '../../sandbox/services.ts';
-import { freePorts, runCommand, type RunningCommand } from '../../sandbox/test/processes.ts';
+import { nodeArgs, servicesFor, waitForHealthy } from '../../sandbox/services.ts';
+import { runCommand, sandboxEnv, type RunningCommand } from '../../sandbox/test/processes.ts';
 import { benchEmployees, benchTenant, type BenchPerson } from './bench-tenant.ts';
 
 /**
- * The stack of the load benchmarks: tenant, HR API and mock-gemini in this
- * process, the HR Agent as its own process started exactly as
- * `npm run sandbox` starts it (configured by environment, same Node flags),
- * so its memory can be read from /proc, and an A2A caller connected to it.
+ * The stack of the load benchmarks: every service of `npm run sandbox` as its
+ * own process, started as the sandbox starts it (same entries, Node flags and
+ * configuration by environment; the tenant and the agent keep their state in
+ * the embedded database unless told otherwise), with the benchmark's tenant
+ * and employee records. This process only plays the A2A caller and the
+ * employees, through the tenant's control API; the agent's memory is read
+ * from /proc.
  */
 
 export interface AgentProcessStack {
-  tenant: TenantHandle;
   controlUrl: string;
-  agent: RunningCommand;
+  /** The tenant's consent requests, through its control API. */
+  requests(filter?: { userId?: string; status?: ConsentStatus }): Promise<ConsentRequestView[]>;
   /** The agent process's pid, for /proc readings. */
   pid: number;
+  /** Every other service's pid (tenant, HR API, mock-gemini, flow console). */
+  otherPids: number[];
   client: Client;
   close(): Promise<void>;
 }
@@ -33,11 +36,13 @@ export interface AgentProcessStackOptions {
   mode: 'poll' | 'ping';
   /** The tenant's CIBA interval in seconds. */
   interval: number;
-  /** More environment for the agent process (e.g. TASK_RETENTION_MAX). */
-  agentEnv?: Record<string, string>;
-  /** Sees every tenant warning. */
-  log?: (line: string) => void;
+  /** More environment for every service (e.g. AGENT_STATE, DATABASE_URL, TASK_RETENTION_MAX). */
+  env?: Record<string, string>;
 }
+
+const READY_TIMEOUT_MS = 120_000;
+/** Service logs are read so that their pipes never fill; only their end is kept, for a failure's report. */
+const KEEP_LOG_CHARS = 64 * 1024;
 
 export async function startAgentProcessStack(options: AgentProcessStackOptions): Promise<AgentProcessStack> {
   const closers: (() => Promise<void>)[] = [];
@@ -45,59 +50,76 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
     for (const close of closers.splice(0).reverse()) await close();
   };
   try {
-    const tenant = createTenant({
-      // One request per employee at a time: Auth0's per-user limit of 5 a minute stays on.
-      tenantFile: benchTenant(options.people, { cibaInterval: options.interval, cibaRateLimitPerUserPerMinute: 5 }),
-      log: options.log ?? (() => undefined),
-    });
-    const issuer = await tenant.listen(0, '127.0.0.1');
-    closers.push(() => tenant.close());
-    const hr = createHrApi({ issuer, audience: LOCAL_TENANT_DEFAULTS.apiAudience, employees: benchEmployees(options.people) });
-    const hrApiUrl = await hr.listen(0, '127.0.0.1');
-    closers.push(() => hr.close());
-    const gemini = createMockGemini({ requireApiKey: true });
-    const geminiUrl = await gemini.listen(0, '127.0.0.1');
-    closers.push(() => gemini.close());
+    const files = mkdtempSync(join(tmpdir(), 'bench-stack-'));
+    closers.push(async () => rmSync(files, { recursive: true, force: true }));
+    const tenantFile = join(files, 'tenant.json');
+    // One request per employee at a time: Auth0's per-user limit of 5 a minute stays on.
+    writeFileSync(tenantFile, JSON.stringify(benchTenant(options.people, { cibaInterval: options.interval, cibaRateLimitPerUserPerMinute: 5 })));
+    const employeesFile = join(files, 'employees.json');
+    writeFileSync(employeesFile, JSON.stringify({ employees: benchEmployees(options.people) }));
 
-    const stateDir = mkdtempSync(join(tmpdir(), 'bench-agent-state-'));
-    closers.push(async () => rmSync(stateDir, { recursive: true, force: true }));
-    const [port] = await freePorts(1);
-    const env: Record<string, string> = {
+    const env = await sandboxEnv({
       IDENTITY_BACKEND: 'local',
       TENANT_HTTPS: 'false',
-      TENANT_PORT: new URL(issuer).port,
-      HR_API_URL: hrApiUrl,
-      MOCK_GEMINI_PORT: new URL(geminiUrl).port,
       GOOGLE_API_KEY: '',
       CIBA_DELIVERY_MODE: options.mode,
       CIBA_REQUESTED_EXPIRY: '',
       HR_AGENT_URL: '',
-      TENANT_FILE: '',
-      HR_AGENT_PORT: String(port),
+      HR_API_URL: '',
       SANDBOX_HOST: '127.0.0.1',
-      // The agent keeps its work in an embedded database: a fresh one per run, never the repository's .sandbox.
-      SANDBOX_STATE_DIR: stateDir,
-      ...options.agentEnv,
-    };
-    const flags = agentNodeFlags(loadConfig({ ...process.env, ...env }));
-    const agent = runCommand(process.execPath, nodeArgs({ entry: 'agent/main.ts', nodeFlags: flags }), env);
-    closers.push(async () => {
-      agent.signalGroup('SIGTERM');
-      await Promise.race([agent.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      agent.signalGroup('SIGKILL');
+      SANDBOX_CONTROL_SECRET: '',
+      TENANT_FILE: tenantFile,
+      HR_EMPLOYEES_FILE: employeesFile,
+      ...options.env,
     });
-    await agent.waitForOutput(/Staff0 HR Agent listening on/, 60_000);
-    const pid = agent.child.pid;
+    closers.push(async () => rmSync(env.SANDBOX_STATE_DIR as string, { recursive: true, force: true }));
+    const config = loadConfig({ ...process.env, ...env });
+    const services = servicesFor(config);
+    const running = new Map<string, RunningCommand>();
+    for (const service of services) {
+      const command = runCommand(process.execPath, nodeArgs(service), env, { keepChars: KEEP_LOG_CHARS });
+      running.set(service.name, command);
+      closers.push(async () => {
+        command.signalGroup('SIGTERM');
+        await Promise.race([command.exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+        command.signalGroup('SIGKILL');
+      });
+    }
+    const ready = AbortSignal.timeout(READY_TIMEOUT_MS);
+    await Promise.all(
+      services.map((service) =>
+        Promise.race([
+          waitForHealthy(service.healthUrl, ready),
+          running.get(service.name)!.exited.then(() => {
+            throw new Error(`The ${service.label} exited before it was ready:\n${running.get(service.name)!.output()}`);
+          }),
+        ]),
+      ),
+    );
+    const pid = running.get('agent')?.child.pid;
     if (pid === undefined) throw new Error('The agent process has no pid');
-    const agentUrl = `http://127.0.0.1:${port}`;
-    tenant.setVariable('HR_AGENT_URL', agentUrl);
+    const controlUrl = new URL('control/', config.identity.issuer).href;
     const { client } = await connectToAgent({
-      agentUrl,
-      issuer,
+      agentUrl: config.urls.agent,
+      issuer: config.identity.issuer,
       audience: LOCAL_TENANT_DEFAULTS.agentAudience,
       credentials: LOCAL_TENANT_DEFAULTS.a2aClient,
     });
-    return { tenant, controlUrl: new URL('control/', issuer).href, agent, pid, client, close: closeAll };
+    return {
+      controlUrl,
+      async requests(filter = {}) {
+        const url = new URL('requests', controlUrl);
+        if (filter.userId !== undefined) url.searchParams.set('user_id', filter.userId);
+        if (filter.status !== undefined) url.searchParams.set('status', filter.status);
+        const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+        if (!response.ok) throw new Error(`The control API answered HTTP ${response.status} to GET ${url.pathname}`);
+        return ((await response.json()) as { requests: ConsentRequestView[] }).requests;
+      },
+      pid,
+      otherPids: [...running.entries()].filter(([name]) => name !== 'agent').flatMap(([, command]) => (command.child.pid === undefined ? [] : [command.child.pid])),
+      client,
+      close: closeAll,
+    };
   } catch (error) {
     await closeAll();
     throw error;

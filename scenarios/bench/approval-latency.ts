@@ -42,14 +42,14 @@ const WAYS: readonly Way[] = [
   { key: 'ping', label: 'ping', interval: 5, ping: true, spreadMs: 1000 },
 ];
 
-interface Measured {
+export interface Measured {
   latencyMs: number;
   turn: TurnResult;
   person: BenchPerson;
 }
 
 /** Asks about `person`, approves `delayMs` after AUTH_REQUIRED, and times approve → COMPLETED. */
-async function approveAndTime(stack: LocalStack, client: Client, person: BenchPerson, delayMs: number): Promise<Measured> {
+export async function approveAndTime(stack: LocalStack, client: Client, person: BenchPerson, delayMs: number): Promise<Measured> {
   let approvedAt: number | undefined;
   let completedAt: number | undefined;
   let approving: Promise<void> | undefined;

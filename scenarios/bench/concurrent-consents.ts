@@ -1,11 +1,9 @@
-import type { Client } from '@a2a-js/sdk/client';
-import type { ConsentRegistry } from '../../mock-guardian/consent-requests.ts';
 import { runTurn, type TurnResult } from '../../sandbox/conversation.ts';
 import { startPostgresServer } from '../../sandbox/test/postgres-server.ts';
 import { runCommand, type RunningCommand } from '../../sandbox/test/processes.ts';
-import { startAgentProcessStack } from './agent-process-stack.ts';
+import { startAgentProcessStack, type AgentProcessStack } from './agent-process-stack.ts';
 import { answersFor, benchPeople, questionAbout, type BenchPerson } from './bench-tenant.ts';
-import { readProcessMemory } from './process-memory.ts';
+import { readProcessCpuMs, readProcessMemory } from './process-memory.ts';
 import type { Random } from './random.ts';
 import { check, figure, type BenchmarkResult, type Check } from './report.ts';
 import { percentile } from './stats.ts';
@@ -14,9 +12,9 @@ import { percentile } from './stats.ts';
  * Concurrent consents: N A2A verifications sent at once, each about a
  * different employee and so each with its own CIBA request; once all N wait
  * in AUTH_REQUIRED, the employees approve through the tenant's control API in
- * random order. The agent runs as its own process (`node --import tsx
- * agent/main.ts`, configured by environment as `npm run sandbox` does) so its
- * memory can be read from /proc; tenant, HR API and mock-gemini run here.
+ * random order. Every service runs as its own process, as `npm run sandbox`
+ * starts it (agent-process-stack.ts); this process is the caller and the
+ * employees, and reads the agent's memory and CPU from /proc.
  * In poll mode the tenant's interval is its fastest (1 s), the heaviest
  * polling N requests can make; in ping mode it is Auth0's 5 s, the cadence of
  * the agent's checks that the backend still knows each request. `busy` runs
@@ -63,6 +61,9 @@ interface Batch {
   baselineRssKiB: number;
   pendingRssKiB: number;
   peakRssKiB: number;
+  /** CPU per approved consent from the first approval to the last answer: the agent process, and the other services' processes together. */
+  agentCpuPerConsentMs: number;
+  servicesCpuPerConsentMs: number;
   completed: number;
   rightPerson: number;
   settled: number;
@@ -74,7 +75,6 @@ interface Batch {
   wrongAnswers: number;
   /** How turns that did not complete ended, for the report's notes. */
   failures: string[];
-  tenantWarnings: string[];
 }
 
 export async function approve(controlUrl: string, id: string): Promise<void> {
@@ -88,10 +88,10 @@ export async function approve(controlUrl: string, id: string): Promise<void> {
   if (!response.ok) throw new Error(`The control API refused to approve ${id}: HTTP ${response.status}`);
 }
 
-async function until(condition: () => boolean, what: string, signal: AbortSignal): Promise<void> {
-  while (!condition()) {
+async function until(condition: () => boolean | Promise<boolean>, what: string, signal: AbortSignal): Promise<void> {
+  while (!(await condition())) {
     if (signal.aborted) throw new Error(`Gave up waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -112,7 +112,6 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
   const people = benchPeople(options.consents + WARMUP_TURNS, 'load');
   const warmups = people.slice(0, WARMUP_TURNS);
   const load = people.slice(WARMUP_TURNS);
-  const tenantWarnings: string[] = [];
   let burners: RunningCommand[] = [];
   const deadline = AbortSignal.timeout(BATCH_TIMEOUT_MS);
   const postgres = options.store === 'postgres' ? await startPostgresServer() : undefined;
@@ -120,18 +119,17 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     people,
     mode: options.mode,
     interval: INTERVAL[options.mode],
-    log: (line) => tenantWarnings.push(line),
-    agentEnv:
+    env:
       options.store === 'memory'
-        ? { AGENT_STATE: 'memory' }
+        ? { AGENT_STATE: 'memory', DATABASE_URL: '' }
         : { AGENT_STATE: 'database', DATABASE_URL: postgres ? await postgres.createDatabase() : '' },
   }).catch(async (error: unknown) => {
     await postgres?.stop();
     throw error;
   });
   try {
-    const { tenant, controlUrl, client, pid } = stack;
-    await Promise.all(warmups.map((person) => askAndApproveAtOnce(client, person, tenant.requests, controlUrl, deadline)));
+    const { controlUrl, client, pid } = stack;
+    await Promise.all(warmups.map((person) => askAndApproveAtOnce(stack, person, deadline)));
     const baselineRssKiB = readProcessMemory(pid).rssKiB;
     if (options.busy) burners = keepCoresBusy();
 
@@ -154,10 +152,10 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     });
     const pendingOf = new Map<string, string>();
     await until(
-      () => {
+      async () => {
         // A turn that ended (reset, refused) never reaches AUTH_REQUIRED: count it, do not wait for it.
         if (!requests.every((r) => r.authRequiredAt !== undefined || r.error !== undefined || r.turn !== undefined)) return false;
-        for (const view of tenant.requests.list({ status: 'pending' })) pendingOf.set(view.user_id, view.id);
+        for (const view of await stack.requests({ status: 'pending' })) pendingOf.set(view.user_id, view.id);
         return requests.every((r) => r.authRequiredAt === undefined || pendingOf.has(r.person.userId));
       },
       `all ${load.length} consent requests are pending`,
@@ -166,6 +164,9 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     const allPendingMs = performance.now() - startedAt;
     const pendingRssKiB = readProcessMemory(pid).rssKiB;
 
+    const servicesCpu = () => stack.otherPids.reduce((sum, other) => sum + readProcessCpuMs(other), 0);
+    const agentCpuAtFirstApproval = readProcessCpuMs(pid);
+    const servicesCpuAtFirstApproval = servicesCpu();
     for (const request of options.random.shuffle(requests)) {
       const id = pendingOf.get(request.person.userId);
       if (id === undefined) continue;
@@ -174,6 +175,10 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     }
     await Promise.all(turns);
     const peakRssKiB = readProcessMemory(pid).peakRssKiB;
+    const approved = Math.max(1, requests.filter((r) => r.approvedAt !== undefined).length);
+    const agentCpuMs = readProcessCpuMs(pid) - agentCpuAtFirstApproval;
+    const servicesCpuMs = servicesCpu() - servicesCpuAtFirstApproval;
+    const approvedUsers = new Set((await stack.requests({ status: 'approved' })).map((view) => view.user_id));
 
     const done = requests.filter((r) => r.completedAt !== undefined && r.approvedAt !== undefined);
     const lastAnswer = Math.max(startedAt, ...done.map((r) => r.completedAt as number));
@@ -185,10 +190,12 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
       baselineRssKiB,
       pendingRssKiB,
       peakRssKiB,
+      agentCpuPerConsentMs: agentCpuMs / approved,
+      servicesCpuPerConsentMs: servicesCpuMs / approved,
       completed: requests.filter((r) => r.turn?.finalState === 'COMPLETED').length,
       rightPerson: requests.filter((r) => r.turn && answersFor(r.person, r.turn.answer)).length,
       settled: requests.filter((r) => r.turn !== undefined || r.error !== undefined).length,
-      approvedAtTenant: load.filter((p) => tenant.requests.list({ userId: p.userId, status: 'approved' }).length === 1).length,
+      approvedAtTenant: load.filter((p) => approvedUsers.has(p.userId)).length,
       resets: requests.filter((r) => r.error !== undefined && isReset(r.error)).length,
       refused: requests.filter((r) => r.error !== undefined && !isReset(r.error)).length,
       wrongAnswers: requests.filter((r) => r.turn?.finalState === 'COMPLETED' && !answersFor(r.person, r.turn.answer)).length,
@@ -196,7 +203,6 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
         .filter((r) => r.turn?.finalState !== 'COMPLETED')
         .map((r) => (r.turn ? `${r.turn.states.join(' → ')}: ${r.turn.answer}` : String(r.error)))
         .slice(0, 20),
-      tenantWarnings,
     };
     options.log?.(
       `${options.mode}${options.busy ? ' (busy machine)' : ''} batch ${batch}: ${result.completed}/${load.length} COMPLETED in ${Math.round(result.totalMs)} ms, ` +
@@ -212,20 +218,17 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
 }
 
 /** A warm-up turn: approved as soon as its request is pending. */
-async function askAndApproveAtOnce(
-  client: Client,
-  person: BenchPerson,
-  registry: ConsentRegistry,
-  controlUrl: string,
-  signal: AbortSignal,
-): Promise<void> {
+async function askAndApproveAtOnce(stack: AgentProcessStack, person: BenchPerson, signal: AbortSignal): Promise<void> {
   let approving: Promise<void> | undefined;
-  const turn = await runTurn(client, questionAbout(person), {}, {
+  const turn = await runTurn(stack.client, questionAbout(person), {}, {
     signal,
     onEvent(event) {
       if (event.kind === 'state' && event.state === 'AUTH_REQUIRED' && !approving) {
-        const pending = registry.list({ userId: person.userId, status: 'pending' })[0];
-        approving = pending ? approve(controlUrl, pending.id) : Promise.reject(new Error(`no pending request for ${person.userId}`));
+        // The agent records the request before it says AUTH_REQUIRED, so the tenant already lists it.
+        approving = stack.requests({ userId: person.userId, status: 'pending' }).then(([pending]) => {
+          if (!pending) throw new Error(`no pending request for ${person.userId}`);
+          return approve(stack.controlUrl, pending.id);
+        });
       }
     },
   });
@@ -271,7 +274,9 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       'push-enrolled employee of a generated tenant; once all are AUTH_REQUIRED they are approved one by one through the control API ' +
       `in random order${options.busy ? ', while two other processes spin on both cores' : ''}. Memory from the agent's /proc/<pid>/status, nothing forced: VmRSS after ${WARMUP_TURNS} warm-up turns (baseline) and ` +
       `with all ${n} pending; peak is VmHWM at the end; per pending consent = (pending − baseline) / ${n}. ` +
-      'Reset: the connection broke with no answer; refused: the agent still said 503 after the client\'s retries.',
+      'Reset: the connection broke with no answer; refused: the agent still said 503 after the client\'s retries. ' +
+      'CPU per approved consent: user + system time from the first approval to the last answer, divided by the approvals; the agent\'s from /proc/<pid>/stat, ' +
+      'the other services (tenant, HR API, mock-gemini, flow console) likewise, summed.',
     figures: [
       figure('COMPLETED', 'count', batches.map((b) => b.completed)),
       figure('wrong-employee answers', 'count', batches.map((b) => b.wrongAnswers)),
@@ -286,10 +291,12 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       figure("agent's peak RSS (VmHWM)", 'MiB', batches.map((b) => mib(b.peakRssKiB)), full ? { op: '<=', value: CONSENT_FLOORS.peakRssMiB } : undefined),
       figure('total, first send to last COMPLETED', 'ms', batches.map((b) => b.totalMs)),
       figure(`send to all ${n} AUTH_REQUIRED`, 'ms', batches.map((b) => b.allPendingMs)),
+      figure('agent CPU per approved consent', 'ms', batches.map((b) => b.agentCpuPerConsentMs)),
+      figure('other services\' CPU per approved consent', 'ms', batches.map((b) => b.servicesCpuPerConsentMs)),
       figure("agent's RSS, baseline", 'MiB', batches.map((b) => mib(b.baselineRssKiB))),
       figure('memory held per pending consent', 'KiB', batches.map((b) => (b.pendingRssKiB - b.baselineRssKiB) / n)),
     ],
-    notes: { failures: batches.flatMap((b) => b.failures), tenantWarnings: batches.flatMap((b) => b.tenantWarnings).slice(0, 20) },
+    notes: { failures: batches.flatMap((b) => b.failures) },
     checks,
   };
 }

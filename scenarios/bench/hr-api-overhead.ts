@@ -36,7 +36,7 @@ export interface HrApiOverheadOptions {
 const LOAD_GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 
 /** An HR API token the way the agent gets one: a CIBA request the employee approves (CIBA §7.1, §10.1). */
-async function employeeToken(issuer: string, person: BenchPerson, approve: (userId: string) => Promise<void>): Promise<string> {
+export async function employeeToken(issuer: string, person: BenchPerson, approve: (userId: string) => Promise<void>): Promise<string> {
   const { clientId, clientSecret } = LOCAL_TENANT_DEFAULTS.hrAgentClient;
   const config = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.ClientSecretPost(clientSecret), {
     execute: [oidc.allowInsecureRequests],
@@ -52,7 +52,7 @@ async function employeeToken(issuer: string, person: BenchPerson, approve: (user
   return tokens.access_token;
 }
 
-function startLoadGenerator(): { child: ChildProcess; run(job: Omit<LoadJob, 'kind'>): Promise<LoadResult> } {
+export function startLoadGenerator(): { child: ChildProcess; run(job: Omit<LoadJob, 'kind'>): Promise<LoadResult> } {
   const child = fork(LOAD_GENERATOR, [], { cwd: repoRoot, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return {
     child,

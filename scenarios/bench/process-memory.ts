@@ -25,3 +25,16 @@ export function readProcessMemory(pid: number): ProcessMemory {
   };
   return { rssKiB: kib('VmRSS'), peakRssKiB: kib('VmHWM') };
 }
+
+/**
+ * CPU time a process has used so far, user plus system, in milliseconds (proc(5), /proc/<pid>/stat
+ * fields 14 and 15, in clock ticks of 10 ms on Linux).
+ */
+export function readProcessCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; the fields after it are counted from its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error(`/proc/${pid}/stat has no CPU times`);
+  return ticks * 10;
+}

@@ -1,13 +1,15 @@
 import { TaskState } from '@a2a-js/sdk';
 import { runTurn } from '../../sandbox/conversation.ts';
 import { startAgentProcessStack } from './agent-process-stack.ts';
+import { approve } from './concurrent-consents.ts';
 import { answersFor, benchPeople, questionAbout } from './bench-tenant.ts';
 import { readProcessMemory } from './process-memory.ts';
 import { check, figure, type BenchmarkResult } from './report.ts';
 
 /**
  * A soak: questions at a steady rate for minutes, each approved as soon as
- * it is pending, against an agent process whose finished tasks are forgotten
+ * the control API lists it pending, against an agent process (every service
+ * its own process, agent-process-stack.ts) whose finished tasks are forgotten
  * beyond a small retention count. Memory must stay flat: the agent's RSS
  * once the retention count is reached (the start) and at the end (drift),
  * and the tasks it still holds.
@@ -34,13 +36,24 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
     mode: 'poll',
     interval: 1,
     // In memory: the soak is about the agent's own memory staying flat (the database's is measured beside it in consents-*).
-    agentEnv: { TASK_RETENTION_MAX: String(RETENTION), AGENT_STATE: 'memory' },
+    env: { TASK_RETENTION_MAX: String(RETENTION), AGENT_STATE: 'memory', DATABASE_URL: '' },
   });
-  const { tenant, client, pid } = stack;
-  // The employee's phone: every request is approved the moment it is pending.
-  const unsubscribe = tenant.requests.subscribe((view) => {
-    if (view.status === 'pending') void tenant.requests.decide(view.id, 'approve').catch(() => undefined);
-  });
+  const { client, pid } = stack;
+  // The employees' phones: every pending request is approved as soon as the control API lists it.
+  const approving = new AbortController();
+  const approver = (async () => {
+    const approved = new Set<string>();
+    while (!approving.signal.aborted) {
+      const pending = await stack.requests({ status: 'pending' }).catch(() => []);
+      await Promise.all(
+        pending.filter((view) => !approved.has(view.id)).map(async (view) => {
+          approved.add(view.id);
+          await approve(stack.controlUrl, view.id).catch(() => approved.delete(view.id));
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
   try {
     let asked = 0;
     let completed = 0;
@@ -117,7 +130,8 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
       ],
     };
   } finally {
-    unsubscribe();
+    approving.abort();
+    await approver;
     await stack.close();
   }
 }

@@ -20,6 +20,7 @@ const SERVICE_LINES = {
   gemini: /\[gemini\] mock-gemini listening/,
   'hr-api': /\[hr-api\] Staff0 HR API listening/,
   agent: /\[agent ?\] Staff0 HR Agent listening/,
+  flows: /\[flows ?\] Flow console /,
 } as const;
 type ServiceName = keyof typeof SERVICE_LINES;
 
@@ -36,12 +37,13 @@ interface StartSample {
 }
 
 async function startOnce(stateDir: string): Promise<StartSample> {
-  const [agent, hrApi, tenant, gemini] = await freePorts(4);
+  const [agent, hrApi, tenant, gemini, flowConsole] = await freePorts(5);
   const env: Record<string, string> = {
     HR_AGENT_PORT: String(agent),
     HR_API_PORT: String(hrApi),
     TENANT_PORT: String(tenant),
     MOCK_GEMINI_PORT: String(gemini),
+    FLOW_CONSOLE_PORT: String(flowConsole),
     SANDBOX_STATE_DIR: stateDir,
     // Shields the run from a developer's .env: the local backend with mock-gemini, as after install.
     IDENTITY_BACKEND: 'local',

@@ -6,6 +6,7 @@ import type { Random } from './random.ts';
 import type { BenchmarkResult } from './report.ts';
 import { benchSoak } from './soak.ts';
 import { benchStartup } from './startup.ts';
+import { benchTelemetryOverhead } from './telemetry-overhead.ts';
 
 /**
  * The benchmarks `npm run bench` runs, in order, each at two sizes: `full`
@@ -70,6 +71,15 @@ export const BENCHMARKS: readonly Benchmark[] = [
         size === 'full'
           ? { rounds: 5, durationMs: 2000, warmupMs: 1000, concurrency: 32, log }
           : { rounds: 1, durationMs: 300, warmupMs: 100, concurrency: 8, log },
+      ),
+  },
+  {
+    id: 'telemetry-overhead',
+    run: ({ size, log }) =>
+      benchTelemetryOverhead(
+        size === 'full'
+          ? { runs: 7, warmups: 1, rounds: 3, durationMs: 2000, warmupMs: 1000, concurrency: 32, log }
+          : { runs: 1, warmups: 0, rounds: 1, durationMs: 300, warmupMs: 100, concurrency: 8, log },
       ),
   },
   {
