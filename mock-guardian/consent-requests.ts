@@ -429,10 +429,10 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
       record.view.last_polled_at = new Date(t).toISOString();
       emit(record);
       // Recorded before the answer, so the interval it enforces holds across a restart; a failed write does not fail
-      // the poll. Only a grown interval, or the first poll in POLL_WRITE_EVERY_MS, is written: a thousand requests
-      // polled every second would otherwise be a thousand writes a second, and a restart forgets at most the polls
-      // counted since the last write.
-      if (slowDown || t - record.pollWrittenAt >= POLL_WRITE_EVERY_MS) {
+      // the poll. Only a grown interval, or a pending request's first poll in POLL_WRITE_EVERY_MS, is written: a
+      // thousand requests polled every second would otherwise be a thousand writes a second. A restart forgets at
+      // most the polls counted since the last write, and the poll that took the answer (the request is settled).
+      if (slowDown || (pending && t - record.pollWrittenAt >= POLL_WRITE_EVERY_MS)) {
         record.pollWrittenAt = t;
         await persist(record).catch((error: unknown) => onError(`could not record a poll of request ${record.id}`, error));
       }

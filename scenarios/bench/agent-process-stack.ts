@@ -25,8 +25,8 @@ export interface AgentProcessStack {
   requests(filter?: { userId?: string; status?: ConsentStatus }): Promise<ConsentRequestView[]>;
   /** The agent process's pid, for /proc readings. */
   pid: number;
-  /** Every other service's pid (tenant, HR API, mock-gemini, flow console). */
-  otherPids: number[];
+  /** Every other service's pid by service name (tenant, hr-api, gemini, flows). */
+  otherPids: Record<string, number>;
   client: Client;
   close(): Promise<void>;
 }
@@ -116,7 +116,9 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
         return ((await response.json()) as { requests: ConsentRequestView[] }).requests;
       },
       pid,
-      otherPids: [...running.entries()].filter(([name]) => name !== 'agent').flatMap(([, command]) => (command.child.pid === undefined ? [] : [command.child.pid])),
+      otherPids: Object.fromEntries(
+        [...running.entries()].filter(([name]) => name !== 'agent').flatMap(([name, command]) => (command.child.pid === undefined ? [] : [[name, command.child.pid]])),
+      ),
       client,
       close: closeAll,
     };

@@ -61,9 +61,9 @@ interface Batch {
   baselineRssKiB: number;
   pendingRssKiB: number;
   peakRssKiB: number;
-  /** CPU per approved consent from the first approval to the last answer: the agent process, and the other services' processes together. */
+  /** CPU per approved consent from the first approval to the last answer: the agent process, and each other service's process. */
   agentCpuPerConsentMs: number;
-  servicesCpuPerConsentMs: number;
+  servicesCpuPerConsentMs: Record<string, number>;
   completed: number;
   rightPerson: number;
   settled: number;
@@ -164,7 +164,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     const allPendingMs = performance.now() - startedAt;
     const pendingRssKiB = readProcessMemory(pid).rssKiB;
 
-    const servicesCpu = () => stack.otherPids.reduce((sum, other) => sum + readProcessCpuMs(other), 0);
+    const servicesCpu = () => Object.fromEntries(Object.entries(stack.otherPids).map(([name, other]) => [name, readProcessCpuMs(other)]));
     const agentCpuAtFirstApproval = readProcessCpuMs(pid);
     const servicesCpuAtFirstApproval = servicesCpu();
     for (const request of options.random.shuffle(requests)) {
@@ -177,7 +177,8 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     const peakRssKiB = readProcessMemory(pid).peakRssKiB;
     const approved = Math.max(1, requests.filter((r) => r.approvedAt !== undefined).length);
     const agentCpuMs = readProcessCpuMs(pid) - agentCpuAtFirstApproval;
-    const servicesCpuMs = servicesCpu() - servicesCpuAtFirstApproval;
+    const servicesCpuNow = servicesCpu();
+    const servicesCpuMs = Object.fromEntries(Object.entries(servicesCpuNow).map(([name, ms]) => [name, ms - (servicesCpuAtFirstApproval[name] ?? 0)]));
     const approvedUsers = new Set((await stack.requests({ status: 'approved' })).map((view) => view.user_id));
 
     const done = requests.filter((r) => r.completedAt !== undefined && r.approvedAt !== undefined);
@@ -191,7 +192,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
       pendingRssKiB,
       peakRssKiB,
       agentCpuPerConsentMs: agentCpuMs / approved,
-      servicesCpuPerConsentMs: servicesCpuMs / approved,
+      servicesCpuPerConsentMs: Object.fromEntries(Object.entries(servicesCpuMs).map(([name, ms]) => [name, ms / approved])),
       completed: requests.filter((r) => r.turn?.finalState === 'COMPLETED').length,
       rightPerson: requests.filter((r) => r.turn && answersFor(r.person, r.turn.answer)).length,
       settled: requests.filter((r) => r.turn !== undefined || r.error !== undefined).length,
@@ -236,6 +237,8 @@ async function askAndApproveAtOnce(stack: AgentProcessStack, person: BenchPerson
   if (turn.finalState !== 'COMPLETED') throw new Error(`Warm-up turn for ${person.email} ended ${turn.finalState}: ${turn.answer}`);
 }
 
+const SERVICE_LABEL: Record<string, string> = { tenant: 'tenant', 'hr-api': 'HR API', gemini: 'mock-gemini', flows: 'flow console' };
+
 const STORE_LABEL: Record<AgentStore, string> = {
   memory: 'memory (AGENT_STATE=memory)',
   embedded: 'embedded PGlite (the default)',
@@ -276,7 +279,7 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       `with all ${n} pending; peak is VmHWM at the end; per pending consent = (pending − baseline) / ${n}. ` +
       'Reset: the connection broke with no answer; refused: the agent still said 503 after the client\'s retries. ' +
       'CPU per approved consent: user + system time from the first approval to the last answer, divided by the approvals; the agent\'s from /proc/<pid>/stat, ' +
-      'the other services (tenant, HR API, mock-gemini, flow console) likewise, summed.',
+      'each other service\'s (tenant, HR API, mock-gemini, flow console) likewise.',
     figures: [
       figure('COMPLETED', 'count', batches.map((b) => b.completed)),
       figure('wrong-employee answers', 'count', batches.map((b) => b.wrongAnswers)),
@@ -292,7 +295,9 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       figure('total, first send to last COMPLETED', 'ms', batches.map((b) => b.totalMs)),
       figure(`send to all ${n} AUTH_REQUIRED`, 'ms', batches.map((b) => b.allPendingMs)),
       figure('agent CPU per approved consent', 'ms', batches.map((b) => b.agentCpuPerConsentMs)),
-      figure('other services\' CPU per approved consent', 'ms', batches.map((b) => b.servicesCpuPerConsentMs)),
+      ...Object.keys(batches[0]?.servicesCpuPerConsentMs ?? {}).map((name) =>
+        figure(`${SERVICE_LABEL[name] ?? name} CPU per approved consent`, 'ms', batches.map((b) => b.servicesCpuPerConsentMs[name] ?? 0)),
+      ),
       figure("agent's RSS, baseline", 'MiB', batches.map((b) => mib(b.baselineRssKiB))),
       figure('memory held per pending consent', 'KiB', batches.map((b) => (b.pendingRssKiB - b.baselineRssKiB) / n)),
     ],
