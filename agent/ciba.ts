@@ -216,22 +216,30 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
     let waitMs = firstWaitMs ?? pendingWait();
     let lastFailure: string | undefined;
     const pollConfig = await options.identity.pollConfiguration();
-    /** Polls given up on at their deadline whose requests still run: one may yet bring the tokens. */
-    const late: Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers>[] = [];
+    /**
+     * A poll that outlived its attempt deadline: its request runs on (identity.ts, LATE_ANSWER_FACTOR) and is
+     * waited for again rather than repeated. The backend answers a poll with the tokens once and `invalid_grant`
+     * after that (CIBA §11), so a second poll sent meanwhile would lose an approval the first one took; and on a
+     * backend too busy to answer in time, repeated polls only add to its queue. One poll in flight per consent.
+     */
+    let unanswered: Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> | undefined;
     // The wait's hop span (traceWait): one span for every poll, which only counts them.
     const span = trace.getActiveSpan();
     let polls = 0;
     for (;;) {
       if (waitMs > 0) await pause(waiter ? waitMs + Math.round(random() * waitMs * PING_CHECK_JITTER) : waitMs, signal, waiter);
-      polls += 1;
-      if (span?.isRecording()) span.setAttribute(HOP.pollCount, polls);
       try {
-        const poll = oidc.genericGrantRequest(pollConfig, CIBA_GRANT_TYPE, { auth_req_id: authReqId });
+        if (!unanswered) {
+          polls += 1;
+          if (span?.isRecording()) span.setAttribute(HOP.pollCount, polls);
+        }
+        const poll = unanswered ?? oidc.genericGrantRequest(pollConfig, CIBA_GRANT_TYPE, { auth_req_id: authReqId });
         poll.catch(() => undefined);
+        unanswered = undefined;
         try {
           return await policy.attempt('identity', () => poll, signal);
         } catch (error) {
-          if (error instanceof AttemptTimeout) late.push(poll);
+          if (error instanceof AttemptTimeout) unanswered = poll;
           throw error;
         }
       } catch (error) {
@@ -249,15 +257,11 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
         } else {
           const failure = transientFailure(error);
           if (!failure) {
-            if (error instanceof oidc.ResponseBodyError && error.error === 'invalid_grant') {
-              // The request was used up: by a poll whose answer came late (the tokens are in it), or by nobody here.
-              const tokens = await lateAnswer(late, signal);
-              if (tokens) return tokens;
-              waiter?.reportLost();
-            }
+            if (error instanceof oidc.ResponseBodyError && error.error === 'invalid_grant') waiter?.reportLost();
             throw consentError(error, expiresAt);
           }
-          waitMs = Math.max(interval, failure.retryAfterMs ?? 0);
+          // A poll past its deadline is still running: wait for its answer again at once, without another poll.
+          waitMs = unanswered ? 0 : Math.max(interval, failure.retryAfterMs ?? 0);
           lastFailure = failure.reason;
           if (statusOf(error) === 429) hopWarning(telemetry, span, 'rate_limited', { retry_after_ms: waitMs });
           else hopWarning(telemetry, span, 'poll_failed', { reason: failure.reason });
@@ -350,19 +354,6 @@ export function createCibaAuthorizer(options: CibaOptions): CibaAuthorizer {
 
 /** How the wait ended, by the `AgentError` code it ended with, when that is the employee's answer. */
 const WAIT_OUTCOMES: Readonly<Record<string, string>> = { access_denied: 'denied', expired_token: 'expired' };
-
-/**
- * The tokens of a poll the agent gave up on at its deadline but whose request ran on: the backend
- * answers a poll once with the tokens and then `invalid_grant` (CIBA §11), so when an approval was
- * consumed by such a poll, its answer is the only copy. Undefined when none brings tokens.
- */
-async function lateAnswer<T>(late: readonly Promise<T>[], signal: AbortSignal): Promise<T | undefined> {
-  if (late.length === 0) return undefined;
-  // Each request ends by its own (longer) timeout; this only stops waiting when the task is canceled.
-  const first = Promise.any(late).catch(() => undefined);
-  const canceled = new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }));
-  return Promise.race([first, canceled]);
-}
 
 /** Waits `ms`, or in ping mode until the notification arrives if that is sooner. */
 async function pause(ms: number, signal: AbortSignal, waiter: PingWaiter | undefined): Promise<void> {

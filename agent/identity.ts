@@ -22,7 +22,7 @@ export interface IdentityClient {
   configuration(): Promise<oidc.Configuration>;
   /**
    * The same configuration for CIBA token polls, whose requests are let run `LATE_ANSWER_FACTOR`
-   * attempt deadlines: a poll the agent gave up on may still bring the approved tokens (see `agent/ciba.ts`).
+   * attempt deadlines: a poll past its deadline is waited for again, not repeated (see `agent/ciba.ts`).
    */
   pollConfiguration(): Promise<oidc.Configuration>;
 }

@@ -30,23 +30,25 @@ describe('choosing a Chromium for the browser tests', () => {
     expect(probes.calls).toEqual(['own?']);
   });
 
-  it("downloads Playwright's own when it is missing and the network allows it", async () => {
+  it('uses an installed system Chromium before downloading anything', async () => {
     const probes = machine({ own: false, network: true, system: '/usr/bin/chromium' });
-    expect(await chooseChromium(probes, { download: true })).toEqual({ source: 'playwright', downloaded: true });
-    expect(probes.calls).toEqual(['own?', 'download', 'own?']);
-  });
-
-  it('falls back to the system Chromium when the download fails (offline)', async () => {
-    const probes = machine({ own: false, network: false, system: '/usr/bin/chromium' });
     expect(await chooseChromium(probes, { download: true })).toEqual({ source: 'system', executablePath: '/usr/bin/chromium' });
-    expect(probes.calls).toEqual(['own?', 'download', 'system?']);
+    expect(probes.calls).toEqual(['own?', 'system?']);
   });
 
-  it('falls back to the system Chromium when the download throws, or downloads something that does not start', async () => {
-    const throwing = { ...machine({ own: false, network: false, system: '/usr/bin/chromium-browser' }), downloadPlaywrightChromium: () => Promise.reject(new Error('ENOSPC')) };
-    expect(await chooseChromium(throwing, { download: true })).toEqual({ source: 'system', executablePath: '/usr/bin/chromium-browser' });
-    const broken = { ...machine({ own: false, network: false, system: '/usr/bin/chromium' }), downloadPlaywrightChromium: async () => true };
-    expect(await chooseChromium(broken, { download: true })).toEqual({ source: 'system', executablePath: '/usr/bin/chromium' });
+  it("downloads Playwright's own when there is no browser at all and the network allows it", async () => {
+    const probes = machine({ own: false, network: true });
+    expect(await chooseChromium(probes, { download: true })).toEqual({ source: 'playwright', downloaded: true });
+    expect(probes.calls).toEqual(['own?', 'system?', 'download', 'own?']);
+  });
+
+  it('fails with the install message when the download fails, throws, or gives a browser that does not start', async () => {
+    const offline = machine({ own: false, network: false });
+    await expect(chooseChromium(offline, { download: true })).rejects.toBeInstanceOf(BrowserUnavailableError);
+    const throwing = { ...machine({ own: false, network: false }), downloadPlaywrightChromium: () => Promise.reject(new Error('ENOSPC')) };
+    await expect(chooseChromium(throwing, { download: true })).rejects.toMatchObject({ code: 'browser_unavailable' });
+    const broken = { ...machine({ own: false, network: false }), downloadPlaywrightChromium: async () => true };
+    await expect(chooseChromium(broken, { download: true })).rejects.toBeInstanceOf(BrowserUnavailableError);
   });
 
   it('does not download when told not to (each test file), and uses the system Chromium', async () => {

@@ -60,8 +60,15 @@ export interface ChooseOptions {
   candidates?: readonly string[];
 }
 
+/**
+ * Playwright's own Chromium when it is downloaded, else the system's when one is installed, else Playwright's
+ * download when allowed and the network gives it. A system browser comes before a download: a CI runner that
+ * installed one (`.ci/run`) never waits on a download its network may not allow.
+ */
 export async function chooseChromium(probes: ChromiumProbes, options: ChooseOptions): Promise<ChromiumChoice> {
   if (await probes.playwrightChromium()) return { source: 'playwright', downloaded: false };
+  const system = probes.systemChromium();
+  if (system !== undefined) return { source: 'system', executablePath: system };
   let downloadError: unknown;
   if (options.download) {
     try {
@@ -70,8 +77,6 @@ export async function chooseChromium(probes: ChromiumProbes, options: ChooseOpti
       downloadError = error;
     }
   }
-  const system = probes.systemChromium();
-  if (system !== undefined) return { source: 'system', executablePath: system };
   throw new BrowserUnavailableError(options.candidates ?? SYSTEM_CHROMIUM_PATHS, downloadError);
 }
 
@@ -133,8 +138,8 @@ export function machineProbes(options: { candidates?: readonly string[]; report?
 
 /**
  * Makes sure a Chromium is there before the browser tests run (the test command's
- * global set-up): Playwright's own if downloaded, else its download when the
- * network allows it, else the system's.
+ * global set-up): Playwright's own if downloaded, else the system's, else
+ * Playwright's download when the network allows it.
  */
 export async function ensureChromium(report: (line: string) => void): Promise<ChromiumChoice> {
   return chooseChromium(machineProbes({ report }), { download: true });

@@ -21,6 +21,8 @@ export interface HopRecord {
   employee?: string;
   authReqId?: string;
   pollCount?: number;
+  /** How a CIBA wait ended as the agent saw it (`approved`, `denied`, …): in auth0 mode, the employee's decision. */
+  outcome?: string;
   deliveryMode?: string;
   channel?: string;
   error?: string;
@@ -165,6 +167,7 @@ export function hopOfSpan(span: ReceivedSpan): HopRecord | undefined {
     employee: text(a, HOP.employee),
     authReqId: authReqId === undefined ? undefined : shortId(authReqId),
     pollCount: integer(a, HOP.pollCount),
+    outcome: text(a, HOP.outcome),
     deliveryMode: text(a, HOP.deliveryMode),
     channel: text(a, HOP.channel),
     error: errorOf(span),

@@ -52,6 +52,7 @@ export interface HopView {
   employee?: string;
   authReqId?: string;
   pollCount?: number;
+  outcome?: string;
   deliveryMode?: string;
   channel?: string;
   error?: string;

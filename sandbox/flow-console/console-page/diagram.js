@@ -58,7 +58,8 @@ export function renderDiagram(container, detail, { selectedSpanId, seen, onSelec
     const first = Math.min(from, to);
     const span = Math.abs(to - from) + 1;
     const direction = from === to ? 'self' : to > from ? 'right' : 'left';
-    const status = hop.status === undefined ? '' : ` · ${hop.status}`;
+    // A CIBA wait's outcome is the employee's decision as the agent saw it: all there is of it in auth0 mode.
+    const status = `${hop.status === undefined ? '' : ` · ${hop.status}`}${typeof hop.outcome === 'string' ? ` · ${text(hop.outcome)}` : ''}`;
     const button = el('button', { className: 'hop', testId: 'hop' }, [
       el('span', { className: 'hop-label', testId: 'hop-label', text: text(hop.label) }),
       el('span', { className: 'hop-line' }),
@@ -157,6 +158,7 @@ export function renderHopDetails(container, hop, lanes) {
   row(list, 'Employee', hop.employee, 'employee');
   row(list, 'CIBA auth_req_id', hop.authReqId, 'auth-req-id');
   row(list, 'Poll count', hop.pollCount, 'poll-count');
+  row(list, 'Outcome', hop.outcome, 'outcome');
   row(list, 'Delivery mode', hop.deliveryMode, 'delivery-mode');
   row(list, 'Channel', hop.channel, 'channel');
   row(list, 'Error', hop.error, 'error');

@@ -8,7 +8,7 @@ import { LOCAL_TENANT_DEFAULTS } from '../../config.ts';
 import { runTurn, type TurnResult } from '../../conversation.ts';
 import { createFlowConsole, type FlowConsole } from '../../flow-console/server.ts';
 import { startLocalStack, type LocalStack } from '../../local-stack.ts';
-import { createTelemetry } from '../../telemetry/setup.ts';
+import { createTelemetry, noTelemetry } from '../../telemetry/setup.ts';
 import { credentialsInDom, FLOW_CONSOLE_WAIT, listedTasks, openHopDetails, renderedArrows, type RenderedArrow } from './console-view.ts';
 
 /**
@@ -30,14 +30,14 @@ let page: Page;
 let approved: TurnResult & { taskId: string };
 let denied: TurnResult & { taskId: string };
 
-async function ask(email: string, userId: string, decision: 'approve' | 'deny'): Promise<TurnResult & { taskId: string }> {
-  const { client } = await stack.connect();
+async function ask(email: string, userId: string, decision: 'approve' | 'deny', on: LocalStack = stack): Promise<TurnResult & { taskId: string }> {
+  const { client } = await on.connect();
   let deciding: Promise<unknown> | undefined;
   const turn = await runTurn(client, `Does the person with email ${email} work at Staff0?`, {}, {
     signal: AbortSignal.timeout(30_000),
     onEvent(event) {
       if (event.kind === 'state' && event.state === 'AUTH_REQUIRED' && !deciding) {
-        deciding = stack.pendingRequestFor(userId).then((pending) => stack.decide(pending.id, decision));
+        deciding = on.pendingRequestFor(userId).then((pending) => on.decide(pending.id, decision));
       }
     },
   });
@@ -145,5 +145,36 @@ describe('the flow console, fed by a real flow', { timeout: 60_000 }, () => {
     expect(tasks.find((t) => t.id === approved.taskId)?.state).toBe('COMPLETED');
     expect(tasks.find((t) => t.id === denied.taskId)?.state).toBe('REJECTED');
     expect(await credentialsInDom(page, SECRETS)).toEqual([]);
+  });
+});
+
+describe('the flow console when the identity backend sends no spans (as Auth0 does)', { timeout: 90_000 }, () => {
+  it("draws the agent's side, with the employee's decision as the agent's token poll saw it", async () => {
+    const exportTo = [`${consoleUrl}/v1/traces`];
+    const silentBackend = await startLocalStack({
+      tenantSettings: { cibaInterval: 1 },
+      telemetry: (service) => (service === 'tenant' ? noTelemetry(service) : createTelemetry({ service, exportTo, batchDelayMs: 20 })),
+    });
+    try {
+      const turn = await ask('akhan@staff0.com', 'auth0|akhan', 'approve', silentBackend);
+      expect(turn.finalState).toBe('COMPLETED');
+      await renderedArrows(page, consoleUrl, turn.taskId, { atLeast: 8 });
+      await page.locator('[data-testid="diagram"] [data-testid="hop-state"]', { hasText: 'COMPLETED' }).first().waitFor(FLOW_CONSOLE_WAIT);
+      const arrows = await renderedArrows(page, consoleUrl, turn.taskId);
+      expect(arrows.filter((a) => a.from === 'employee' || a.to === 'employee')).toEqual([]);
+      expectInOrder(arrows, [
+        { from: 'agent', to: 'identity', label: 'POST /bc-authorize' },
+        { from: 'agent', to: 'identity', label: 'POST /oauth/token (CIBA)' },
+        { from: 'agent', to: 'hr-api', label: 'GET /employees/:id' },
+        { from: 'agent', to: 'client', state: 'COMPLETED' },
+      ]);
+      const wait = indexOf(arrows, { label: 'POST /oauth/token (CIBA)' });
+      expect(arrows[wait]?.timing).toMatch(/· approved$/);
+      const details = await openHopDetails(page, wait);
+      expect(details.fields.outcome).toBe('approved');
+      expect(details.tokens.access_token?.claims.sub).toBe('auth0|akhan');
+    } finally {
+      await silentBackend.close();
+    }
   });
 });
