@@ -78,7 +78,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
     run: ({ size, log }) =>
       benchTelemetryOverhead(
         size === 'full'
-          ? { runs: 7, warmups: 1, rounds: 3, durationMs: 2000, warmupMs: 1000, concurrency: 32, log }
+          ? { runs: 7, warmups: 1, rounds: 7, durationMs: 2000, warmupMs: 1000, concurrency: 32, log }
           : { runs: 1, warmups: 0, rounds: 1, durationMs: 300, warmupMs: 100, concurrency: 8, log },
       ),
   },

@@ -21,7 +21,8 @@ import { ratios } from './stats.ts';
  * log lines (the services' own logs, LOG_LEVEL=info, as JSON), so the ratio
  * is the cost of tracing; what those lines cost on top of a service that
  * logs nothing is measured beside it ("no logs"). Measured: the approval →
- * COMPLETED latency in ping mode (in-process stacks, runs alternating), and
+ * COMPLETED latency in ping mode (in-process stacks, runs alternating, the
+ * spans going to a flow console process), and
  * the HR API's throughput and CPU per request (hr-api/main.ts processes as
  * `npm run sandbox` starts them, loaded in alternating rounds).
  */
@@ -52,11 +53,20 @@ function discard(): Writable {
   });
 }
 
-async function approvalLatency(
-  options: TelemetryOverheadOptions,
-  receiver: OtlpReceiver,
-  checks: Check[],
-): Promise<{ off: number[]; on: number[] }> {
+async function approvalLatency(options: TelemetryOverheadOptions, checks: Check[]): Promise<{ off: number[]; on: number[] }> {
+  // The spans go where `npm run sandbox` sends them: to the flow console, in a process of its own.
+  const flowConsole = await startServiceProcess('sandbox/flow-console/main.ts', 'FLOW_CONSOLE_PORT', {});
+  try {
+    const samples = await approvalLatencyInto(`${flowConsole.url}/v1/traces`, options, checks);
+    const listed = (await (await fetch(`${flowConsole.url}/api/tasks`, { signal: AbortSignal.timeout(10_000) })).json()) as { tasks: unknown[] };
+    checks.push(check('the stack with telemetry on exported its spans (the flow console lists its tasks)', listed.tasks.length > 0, `${listed.tasks.length} tasks`));
+    return samples;
+  } finally {
+    await flowConsole.stop();
+  }
+}
+
+async function approvalLatencyInto(exportUrl: string, options: TelemetryOverheadOptions, checks: Check[]): Promise<{ off: number[]; on: number[] }> {
   const samples = { off: [] as number[], on: [] as number[] };
   const stacks = new Map<'off' | 'on', { stack: LocalStack; client: Client; people: BenchPerson[] }>();
   const perStack = options.runs + options.warmups;
@@ -72,7 +82,7 @@ async function approvalLatency(
         telemetry: (service) =>
           createTelemetry({
             service,
-            exportTo: side === 'on' ? [receiver.url] : [],
+            exportTo: side === 'on' ? [exportUrl] : [],
             logging: { format: 'json', level: 'info', colour: false, destination: discard() },
           }),
       });
@@ -107,26 +117,26 @@ async function approvalLatency(
 type HrApiSide = 'silent' | 'off' | 'on';
 const HR_API_SIDES: readonly HrApiSide[] = ['silent', 'off', 'on'];
 
-interface HrApiProcess {
+interface ServiceProcess {
   child: ChildProcess;
   url: string;
   stop(): Promise<void>;
 }
 
-/** `hr-api/main.ts` as `npm run sandbox` runs it, on a free port, with `env` on top; its output is dropped. */
-export async function startHrApiProcess(env: Record<string, string>): Promise<HrApiProcess> {
+/** A service's main as `npm run sandbox` runs it, on a free port (`portVariable`), with `env` on top; its output is dropped. */
+async function startServiceProcess(entry: string, portVariable: string, env: Record<string, string>): Promise<ServiceProcess> {
   const [port] = await freePorts(1);
-  const child = spawn(process.execPath, nodeArgs({ entry: 'hr-api/main.ts', nodeFlags: [] }), {
+  const child = spawn(process.execPath, nodeArgs({ entry, nodeFlags: [] }), {
     cwd: repoRoot,
-    env: { ...process.env, HR_API_PORT: String(port), HR_API_URL: '', SANDBOX_HOST: '127.0.0.1', ...env },
+    env: { ...process.env, [portVariable]: String(port), SANDBOX_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const ready = new AbortController();
-  const timer = setTimeout(() => ready.abort(new Error('The HR API process did not start in time')), 60_000);
+  const timer = setTimeout(() => ready.abort(new Error(`${entry} did not start in time`)), 60_000);
   try {
-    await Promise.race([waitForHealthy(`${url}/health`, ready.signal), exited.then(() => Promise.reject(new Error('The HR API process exited')))]);
+    await Promise.race([waitForHealthy(`${url}/health`, ready.signal), exited.then(() => Promise.reject(new Error(`${entry} exited`)))]);
   } finally {
     clearTimeout(timer);
     ready.abort();
@@ -140,6 +150,11 @@ export async function startHrApiProcess(env: Record<string, string>): Promise<Hr
       child.kill('SIGKILL');
     },
   };
+}
+
+/** `hr-api/main.ts` on a free port. */
+export function startHrApiProcess(env: Record<string, string>): Promise<ServiceProcess> {
+  return startServiceProcess('hr-api/main.ts', 'HR_API_PORT', { HR_API_URL: '', ...env });
 }
 
 async function hrApiThroughput(
@@ -172,7 +187,7 @@ async function hrApiThroughput(
       OTEL_EXPORTER_OTLP_ENDPOINT: '',
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
     };
-    const processes: Record<HrApiSide, HrApiProcess> = {
+    const processes: Record<HrApiSide, ServiceProcess> = {
       silent: await startHrApiProcess({ ...common, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'silent' }),
       off: await startHrApiProcess({ ...common, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'info', LOG_FORMAT: 'json' }),
       on: await startHrApiProcess({ ...common, OTEL_SDK_DISABLED: 'false', LOG_LEVEL: 'info', LOG_FORMAT: 'json' }),
@@ -231,8 +246,7 @@ export async function benchTelemetryOverhead(options: TelemetryOverheadOptions):
   let latency: { off: number[]; on: number[] };
   let throughput: Record<HrApiSide, { rate: number[]; cpuUs: number[] }>;
   try {
-    latency = await approvalLatency(options, receiver, checks);
-    checks.push(check('the stack with telemetry on exported its spans', receiver.exports > 0, `${receiver.exports} exports`));
+    latency = await approvalLatency(options, checks);
     throughput = await hrApiThroughput(options, receiver, checks);
   } finally {
     await receiver.close();
@@ -243,7 +257,8 @@ export async function benchTelemetryOverhead(options: TelemetryOverheadOptions):
     method:
       'Telemetry on: every hop span exported over OTLP/HTTP JSON (the default); off: OTEL_SDK_DISABLED=true. Both log each hop ' +
       'as a JSON line (LOG_LEVEL=info) to a stream that drops it, so the ratios are the cost of tracing. Approve → COMPLETED at an ' +
-      'A2A streaming client in ping mode, approving as soon as AUTH_REQUIRED arrives, on two in-process stacks, runs alternating ' +
+      'A2A streaming client in ping mode, approving as soon as AUTH_REQUIRED arrives, on two in-process stacks, runs alternating, ' +
+      'the "on" stack exporting to a flow console process (sandbox/flow-console/main.ts) ' +
       '(the async context manager is process-wide, so both share its cost). HR API: GET /employees/:id with a CIBA token against ' +
       'three hr-api/main.ts processes — telemetry on, off, and off with LOG_LEVEL=silent ("no logs": what the hop lines cost) — one ' +
       `load generator, ${options.concurrency} keep-alive connections, ${options.durationMs} ms per process per round, in rotating ` +
