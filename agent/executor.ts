@@ -297,7 +297,14 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
     };
 
-    return { running, publishStatus, finishWith, armWatchdog, armAfterConsent, consentEvents, conclude, end };
+    /** Ends the task with what `error` means for the caller, unless it has ended already. */
+    const failWith = (error: unknown) => {
+      if (running.closed) return;
+      const outcome = outcomeFor(toAgentError(error, 'The request'));
+      finishWith(outcome.state, outcome.text);
+    };
+
+    return { running, publishStatus, finishWith, failWith, armWatchdog, armAfterConsent, consentEvents, conclude, end };
   };
 
   return {
@@ -321,7 +328,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         label: 'SendMessage',
         ...(caller?.tokenDescription === undefined ? {} : { token: caller.tokenDescription }),
       });
-      const { running, publishStatus, finishWith, armWatchdog, consentEvents, conclude, end } = begin(taskId, contextId, bus, traced);
+      const { running, publishStatus, failWith, armWatchdog, consentEvents, conclude, end } = begin(taskId, contextId, bus, traced);
       if (deadlines) {
         armWatchdog(
           Date.now() + deadlines.beforeConsentMs,
@@ -352,9 +359,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
           );
         } catch (error) {
           // The conversation store failed: the task still ends, saying so.
-          if (running.closed) return;
-          const outcome = outcomeFor(toAgentError(error, 'The request'));
-          finishWith(outcome.state, outcome.text);
+          failWith(error);
         } finally {
           await end(owner);
         }
@@ -366,7 +371,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
       const { owner, taskId, contextId } = consent;
       // The caller's trace stayed with the process that started the task: a taken-over task starts its own.
       const traced = traceTask(taskId, ROOT_CONTEXT, { from: 'agent', label: 'resume task' });
-      const { running, finishWith, armAfterConsent, consentEvents, conclude, end } = begin(taskId, contextId, bus, traced);
+      const { running, failWith, armAfterConsent, consentEvents, conclude, end } = begin(taskId, contextId, bus, traced);
       armAfterConsent(consent.expiresAt);
       const { userText, historyLength } = consent.resume;
       const history = consent.resume.checkpoint.contents.slice(0, historyLength);
@@ -386,9 +391,7 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
             });
           });
         } catch (error) {
-          if (running.closed) return;
-          const outcome = outcomeFor(toAgentError(error, 'The request'));
-          finishWith(outcome.state, outcome.text);
+          failWith(error);
         } finally {
           await end(owner);
         }

@@ -34,31 +34,14 @@ export interface TaskSummary {
   droppedHops: number;
 }
 
-export interface HopView {
-  spanId: string;
-  traceId: string;
-  from: string;
-  to: string;
-  label: string;
-  service?: string;
+/** A hop as the page gets it: the record, its times as offsets from the task's first hop. */
+export type HopView = Omit<HopRecord, 'startNs' | 'endNs' | 'events' | 'taskId'> & {
   startedAt: string;
   /** Milliseconds since the task's first hop started. */
   offsetMs: number;
   durationMs: number;
-  method?: string;
-  path?: string;
-  status?: number;
-  taskState?: string;
-  employee?: string;
-  authReqId?: string;
-  pollCount?: number;
-  outcome?: string;
-  deliveryMode?: string;
-  channel?: string;
-  error?: string;
-  tokens: HopRecord['tokens'];
   events: { name: string; offsetMs: number }[];
-}
+};
 
 export interface TaskDetail {
   task: TaskSummary;
