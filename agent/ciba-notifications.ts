@@ -85,10 +85,16 @@ export function createPingNotifications(options: PingNotificationOptions = {}): 
   let checkTimer: NodeJS.Timeout | undefined;
   let lastSweepAt = 0;
 
-  const scheduleChecks = () => {
-    if (checkTimer !== undefined) return;
+  /** The shared checks' cadence: the shortest polling interval of the bound requests (Infinity: none bound). */
+  const shortestInterval = () => {
     let intervalMs = Infinity;
     for (const entry of entries.values()) if (entry.intervalMs !== undefined) intervalMs = Math.min(intervalMs, entry.intervalMs);
+    return intervalMs;
+  };
+
+  const scheduleChecks = () => {
+    if (checkTimer !== undefined) return;
+    const intervalMs = shortestInterval();
     if (intervalMs === Infinity) return;
     checkTimer = setTimeout(checkNext, intervalMs * (1 + random() * CHECK_JITTER));
     checkTimer.unref();
@@ -123,9 +129,7 @@ export function createPingNotifications(options: PingNotificationOptions = {}): 
         reportLost() {
           // One sweep per shortest interval at most: a thousand lost requests report a thousand times.
           const now = Date.now();
-          let intervalMs = Infinity;
-          for (const other of entries.values()) if (other.intervalMs !== undefined) intervalMs = Math.min(intervalMs, other.intervalMs);
-          if (now - lastSweepAt < Math.min(intervalMs, 60_000)) return;
+          if (now - lastSweepAt < Math.min(shortestInterval(), 60_000)) return;
           lastSweepAt = now;
           for (const other of entries.values()) if (other !== entry && other.intervalMs !== undefined) other.wake?.();
         },
