@@ -1,8 +1,10 @@
+import { CompiledQuery } from 'kysely';
 import type { AdapterPayload } from 'oidc-provider';
 import type { ConsentLedger, ConsentRequestView, StoredConsent } from './consent-requests.ts';
 import { createProviderStorage, type ProviderJournal, type ProviderStorage } from './provider-storage.ts';
 import type { GuardianPolicy } from './tenant-file.ts';
 import type { Database } from '../sandbox/storage/database.ts';
+import { createWriteQueue } from '../sandbox/storage/write-queue.ts';
 
 /**
  * What the tenant keeps in the database so that a restart loses nothing:
@@ -10,6 +12,10 @@ import type { Database } from '../sandbox/storage/database.ts';
  * through from a working copy in memory that answers every read, and
  * the Guardian consent registry in `guardian_requests`. The database may
  * still be opening when the tenant starts; every call waits for it.
+ *
+ * Writes are fixed statements (no query building on the hot path) through one
+ * write queue: those of requests answered together share one commit, and each
+ * caller still waits for its own write to be committed.
  */
 
 export interface TenantState {
@@ -34,74 +40,86 @@ export interface TenantStateOptions {
 
 const SWEEP_EVERY_MS = 60_000;
 
+/** The journal's statements (schema: sandbox/storage/migrations.ts, `0003_…`). */
+const SQL = {
+  upsertModel:
+    'insert into oidc_models (model, id, payload, grant_id, user_code, uid, expires_at) values ($1, $2, $3, $4, $5, $6, $7) ' +
+    'on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, ' +
+    'user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at',
+  consumeModel: 'update oidc_models set consumed_at = $1 where model = $2 and id = $3',
+  destroyModel: 'delete from oidc_models where model = $1 and id = $2',
+  revokeGrant: 'delete from oidc_models where grant_id = $1',
+  sweepModels: 'delete from oidc_models where expires_at <= $1',
+  // A request's identity (user, client, ping token, policy) is written once; its state on every save.
+  saveConsent:
+    'insert into guardian_requests (id, auth_req_id, user_id, client_id, notification_token, policy, status, view, ' +
+    'expires_at_ms, last_poll_ms, poll_interval) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ' +
+    'on conflict (id) do update set status = excluded.status, view = excluded.view, expires_at_ms = excluded.expires_at_ms, ' +
+    'last_poll_ms = excluded.last_poll_ms, poll_interval = excluded.poll_interval',
+  forgetConsent: 'delete from guardian_requests where id = $1',
+} as const;
+
 export function createTenantState(database: Promise<Database>, options: TenantStateOptions = {}): TenantState {
   const retainExpiredMs = options.retainExpiredMs ?? 15 * 60_000;
   const now = options.now ?? Date.now;
   // A database that fails to open is reported through the tenant's `ready`; every call here rejects with it.
   database.catch(() => {});
   const db = async () => (await database).db;
+  const queue = database.then((opened) => createWriteQueue((queries) => opened.runTogether(queries)));
+  queue.catch(() => {});
+  const write = async (sqlText: string, parameters: unknown[]) => (await queue).write(CompiledQuery.raw(sqlText, parameters));
   let lastSweep = 0;
 
   const sweep = async () => {
     const t = now();
     if (t - lastSweep < SWEEP_EVERY_MS) return;
     lastSweep = t;
-    await (await db()).deleteFrom('oidc_models').where('expires_at', '<=', new Date(t)).execute();
+    await write(SQL.sweepModels, [new Date(t)]);
   };
 
   const journal: ProviderJournal = {
     async upsert(model, id, payload, dropAt) {
       await sweep();
-      const row = {
-        payload: JSON.stringify(payload),
-        grant_id: payload.grantId ?? null,
-        user_code: payload.userCode ?? null,
-        uid: payload.uid ?? null,
-        expires_at: dropAt === undefined ? null : new Date(dropAt),
-      };
-      await (await db())
-        .insertInto('oidc_models')
-        .values({ model, id, ...row })
-        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
-        .execute();
+      await write(SQL.upsertModel, [
+        model,
+        id,
+        JSON.stringify(payload),
+        payload.grantId ?? null,
+        payload.userCode ?? null,
+        payload.uid ?? null,
+        dropAt === undefined ? null : new Date(dropAt),
+      ]);
     },
     async consume(model, id, at) {
-      await (await db()).updateTable('oidc_models').set({ consumed_at: new Date(at) }).where('model', '=', model).where('id', '=', id).execute();
+      await write(SQL.consumeModel, [new Date(at), model, id]);
     },
     async destroy(model, id) {
-      await (await db()).deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id).execute();
+      await write(SQL.destroyModel, [model, id]);
     },
     async revokeByGrantId(grantId) {
-      await (await db()).deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
+      await write(SQL.revokeGrant, [grantId]);
     },
   };
   const providerStorage = createProviderStorage({ retainExpiredMs, now, journal });
 
   const ledger: ConsentLedger = {
     async save(consent) {
-      const row = {
-        status: consent.view.status,
-        view: JSON.stringify(consent.view),
-        expires_at_ms: consent.expiresAtMs,
-        last_poll_ms: consent.lastPollMs ?? null,
-        poll_interval: consent.interval,
-      };
-      await (await db())
-        .insertInto('guardian_requests')
-        .values({
-          id: consent.id,
-          auth_req_id: consent.authReqId,
-          user_id: consent.userId,
-          client_id: consent.clientId,
-          notification_token: consent.notificationToken ?? null,
-          policy: consent.policy === undefined ? null : JSON.stringify(consent.policy),
-          ...row,
-        })
-        .onConflict((oc) => oc.column('id').doUpdateSet(row))
-        .execute();
+      await write(SQL.saveConsent, [
+        consent.id,
+        consent.authReqId,
+        consent.userId,
+        consent.clientId,
+        consent.notificationToken ?? null,
+        consent.policy === undefined ? null : JSON.stringify(consent.policy),
+        consent.view.status,
+        JSON.stringify(consent.view),
+        consent.expiresAtMs,
+        consent.lastPollMs ?? null,
+        consent.interval,
+      ]);
     },
     async forget(id) {
-      await (await db()).deleteFrom('guardian_requests').where('id', '=', id).execute();
+      await write(SQL.forgetConsent, [id]);
     },
   };
 

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kysely, PostgresDialect, sql, type Migration } from 'kysely';
+import { Kysely, PostgresDialect, sql, type CompiledQuery, type Migration } from 'kysely';
 import pg from 'pg';
 import type { SandboxConfig } from '../config.ts';
 import { StorageError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { assertChannel, createListener, postgresTransport, type Listener } from './notifications.ts';
-import { PgliteThreadDialect, startPgliteThread, type PgliteThread } from './pglite-thread.ts';
+import { ConnectionLock, PgliteThreadDialect, startPgliteThread, type PgliteThread } from './pglite-thread.ts';
 import type { DatabaseSchema } from './schema.ts';
 
 /**
@@ -38,6 +38,11 @@ export interface Database {
    * every process using the server, on PGlite from this process only. Resolves once listening, to a stop function.
    */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Runs the statements in one transaction: all are written or none (the error is the first failure's).
+   * On PGlite the whole batch is one message to its thread. For group commit, see write-queue.ts.
+   */
+  runTogether(queries: readonly CompiledQuery[]): Promise<void>;
   /** NOTIFY: sent when the surrounding transaction commits (at once outside one); payloads up to 8000 bytes. */
   notify(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
@@ -75,12 +80,13 @@ export async function openDatabase(location: DatabaseLocation, options: OpenData
     });
     if (location.kind === 'pglite' && location.dataDir !== undefined) markComplete(location.dataDir);
     let closing: Promise<void> | undefined;
-    const { db, kind, description, listener } = opened;
+    const { db, kind, description, listener, runTogether } = opened;
     return {
       db,
       kind,
       description,
       schemaVersion,
+      runTogether,
       listen: (channel, onPayload) => listener.listen(channel, onPayload),
       async notify(channel, payload) {
         assertChannel(channel);
@@ -94,7 +100,7 @@ export async function openDatabase(location: DatabaseLocation, options: OpenData
   }
 }
 
-type Opened = Pick<Database, 'db' | 'kind' | 'description'> & { listener: Listener };
+type Opened = Pick<Database, 'db' | 'kind' | 'description' | 'runTogether'> & { listener: Listener };
 
 /**
  * Written into a PGlite folder once it has been created and migrated. A folder without it was cut
@@ -131,7 +137,22 @@ async function openPglite(dataDir: string | undefined, signal: AbortSignal | und
     // The thread itself closes with the Kysely instance.
     return { listen: (c) => thread.listen(c), unlisten: (c) => thread.unlisten(c), close: async () => {} };
   });
-  return { kind: 'pglite', description, listener, db: new Kysely<DatabaseSchema>({ dialect: new PgliteThreadDialect(thread) }) };
+  const lock = new ConnectionLock();
+  return {
+    kind: 'pglite',
+    description,
+    listener,
+    db: new Kysely<DatabaseSchema>({ dialect: new PgliteThreadDialect(thread, lock) }),
+    async runTogether(queries) {
+      if (queries.length === 0) return;
+      await lock.acquire();
+      try {
+        await thread.batch(queries.map((query) => ({ sql: query.sql, params: query.parameters })));
+      } finally {
+        lock.release();
+      }
+    },
+  };
 }
 
 async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<Opened> {
@@ -150,7 +171,18 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
       { cause: error },
     );
   }
-  return { kind: 'postgres', description, db, listener: createListener((deliver) => postgresTransport(url, deliver)) };
+  return {
+    kind: 'postgres',
+    description,
+    db,
+    listener: createListener((deliver) => postgresTransport(url, deliver)),
+    async runTogether(queries) {
+      if (queries.length === 0) return;
+      await db.transaction().execute(async (trx) => {
+        for (const query of queries) await trx.executeQuery(query);
+      });
+    },
+  };
 }
 
 /** A DATABASE_URL fit for logs: user, host, port and database, no password. */

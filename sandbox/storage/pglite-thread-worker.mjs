@@ -52,6 +52,18 @@ port.on('message', async (message) => {
     port.close();
     return;
   }
+  if (message.type === 'batch') {
+    // One transaction, one commit: what the service's thread sent together is written together.
+    try {
+      await db.transaction(async (tx) => {
+        for (const statement of message.statements) await tx.query(statement.sql, statement.params);
+      });
+      port.postMessage({ type: 'result', id: message.id, rows: [], affectedRows: 0 });
+    } catch (error) {
+      port.postMessage({ type: 'result', id: message.id, error: describe(error) });
+    }
+    return;
+  }
   try {
     const result = await db.query(message.sql, message.params);
     port.postMessage({ type: 'result', id: message.id, rows: result.rows, affectedRows: result.affectedRows ?? 0 });

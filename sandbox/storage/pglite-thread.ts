@@ -22,6 +22,8 @@ import {
 
 export interface PgliteThread {
   query(sql: string, params: readonly unknown[]): Promise<{ rows: unknown[]; affectedRows: number }>;
+  /** Runs the statements in one transaction, in one message each way; rejects (and writes nothing) if one fails. */
+  batch(statements: readonly { sql: string; params: readonly unknown[] }[]): Promise<void>;
   /** LISTEN on `channel` (NOTIFY reaches only this PGlite: it has no other clients). */
   listen(channel: string): Promise<void>;
   unlisten(channel: string): Promise<void>;
@@ -116,6 +118,9 @@ export function startPgliteThread(dataDir: string | undefined, signal?: AbortSig
     const thread: PgliteThread = {
       onNotification: undefined,
       query: (sql, params) => send({ type: 'query', sql, params }),
+      batch: async (statements) => {
+        await send({ type: 'batch', statements });
+      },
       listen: async (channel) => {
         await send({ type: 'listen', channel });
       },
@@ -134,14 +139,35 @@ export function startPgliteThread(dataDir: string | undefined, signal?: AbortSig
   });
 }
 
+/**
+ * The PGlite's one connection, held by one caller at a time: a Kysely query or transaction, or a batch
+ * (`runTogether`), so that nothing runs inside another caller's open transaction.
+ */
+export class ConnectionLock {
+  #busy = false;
+  readonly #waiting: (() => void)[] = [];
+  async acquire(): Promise<void> {
+    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#busy = true;
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#busy = false;
+  }
+}
+
 /** Kysely over a PGlite thread: PostgreSQL's SQL, one connection, used by one caller at a time (transactions stay whole). */
 export class PgliteThreadDialect implements Dialect {
-  constructor(private readonly thread: PgliteThread) {}
+  constructor(
+    private readonly thread: PgliteThread,
+    private readonly lock = new ConnectionLock(),
+  ) {}
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PgliteThreadDriver(this.thread);
+    return new PgliteThreadDriver(this.thread, this.lock);
   }
   createQueryCompiler() {
     return new PostgresQueryCompiler();
@@ -164,21 +190,19 @@ class PgliteThreadConnection implements DatabaseConnection {
 
 class PgliteThreadDriver implements Driver {
   readonly #connection: PgliteThreadConnection;
-  #busy = false;
-  readonly #waiting: (() => void)[] = [];
-  constructor(private readonly thread: PgliteThread) {
+  constructor(
+    private readonly thread: PgliteThread,
+    private readonly lock: ConnectionLock,
+  ) {
     this.#connection = new PgliteThreadConnection(thread);
   }
   async init() {}
   async acquireConnection(): Promise<DatabaseConnection> {
-    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#busy = true;
+    await this.lock.acquire();
     return this.#connection;
   }
   async releaseConnection() {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#busy = false;
+    this.lock.release();
   }
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
     const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';

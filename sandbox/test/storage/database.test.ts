@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { ListTasksRequest, Task, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
 import { DatabaseTaskStore } from '@a2a-js/sdk/server/database';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config.ts';
 import { databaseLocation, openDatabase, type Database, type DatabaseLocation } from '../../storage/database.ts';
 import { StorageError } from '../../storage/errors.ts';
+import { createWriteQueue } from '../../storage/write-queue.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, MIGRATION_TABLE } from '../../storage/migrations.ts';
 import { freePorts, waitUntil } from '../processes.ts';
 import { startPostgresServer, type PostgresServer } from '../postgres-server.ts';
@@ -77,6 +78,42 @@ describe.concurrent.each(stores())('the database on $name', ({ fresh }) => {
       expect(heard).toEqual(['{"task":"9b2f8f5e"}']);
       await stop();
       await expect(database.listen('task events; drop table tasks', () => {})).rejects.toThrow(TypeError);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+
+  it('commits writes asked for together in one transaction, each caller told of its own write', async () => {
+    const database = await openDatabase(await fresh());
+    try {
+      const transactions: number[] = [];
+      const queue = createWriteQueue(async (queries) => {
+        transactions.push(queries.length);
+        await database.runTogether(queries);
+      });
+      const insert = (id: string) =>
+        queue.write(CompiledQuery.raw('insert into oidc_models (model, id, payload) values ($1, $2, $3)', ['Grant', id, JSON.stringify({ id })]));
+      // Forty writes asked for at once; one of them breaks the primary key of another.
+      const writes = Array.from({ length: 40 }, (_, i) => insert(i === 17 ? 'grant-3' : `grant-${i}`));
+      const outcomes = await Promise.allSettled(writes);
+
+      expect(outcomes.filter((o) => o.status === 'rejected').map((_, i) => i)).toHaveLength(1);
+      expect(outcomes[17]).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ code: '23505' }) });
+      // The first try wrote them all in one transaction; it failed as a whole, and each was then written on its own.
+      expect(transactions[0]).toBe(40);
+      expect(transactions.slice(1)).toEqual(Array.from({ length: 40 }, () => 1));
+      const { rows } = await sql<{ n: string }>`select count(*) as n from oidc_models`.execute(database.db);
+      expect(Number(rows[0]!.n)).toBe(39);
+
+      // Writes asked for while a batch is being committed wait for the next one, in order.
+      transactions.length = 0;
+      const later = Array.from({ length: 10 }, (_, i) =>
+        queue.write(CompiledQuery.raw('update oidc_models set uid = $1 where id = $2', [`uid-${i}`, 'grant-0'])),
+      );
+      await Promise.all(later);
+      expect(transactions).toEqual([10]);
+      const { rows: last } = await sql<{ uid: string }>`select uid from oidc_models where id = 'grant-0'`.execute(database.db);
+      expect(last[0]!.uid).toBe('uid-9');
     } finally {
       await database.close();
     }
