@@ -55,10 +55,16 @@ port.on('message', async (message) => {
   if (message.type === 'batch') {
     // One transaction, one commit: what the service's thread sent together is written together.
     try {
-      await db.transaction(async (tx) => {
-        for (const statement of message.statements) await tx.query(statement.sql, statement.params);
+      const outcomes = await db.transaction(async (tx) => {
+        const each = [];
+        for (const statement of message.statements) {
+          const result = await tx.query(statement.sql, statement.params);
+          each.push({ rows: result.rows, affectedRows: result.affectedRows ?? 0 });
+        }
+        return each;
       });
-      port.postMessage({ type: 'result', id: message.id, rows: [], affectedRows: 0 });
+      // Each statement's rows, in order, as the batch's rows.
+      port.postMessage({ type: 'result', id: message.id, rows: outcomes, affectedRows: 0 });
     } catch (error) {
       port.postMessage({ type: 'result', id: message.id, error: describe(error) });
     }

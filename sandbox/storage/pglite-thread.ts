@@ -22,8 +22,8 @@ import {
 
 export interface PgliteThread {
   query(sql: string, params: readonly unknown[]): Promise<{ rows: unknown[]; affectedRows: number }>;
-  /** Runs the statements in one transaction, in one message each way; rejects (and writes nothing) if one fails. */
-  batch(statements: readonly { sql: string; params: readonly unknown[] }[]): Promise<void>;
+  /** Runs the statements in one transaction, in one message each way, to each one's rows; rejects (and writes nothing) if one fails. */
+  batch(statements: readonly { sql: string; params: readonly unknown[] }[]): Promise<{ rows: unknown[]; affectedRows: number }[]>;
   /** LISTEN on `channel` (NOTIFY reaches only this PGlite: it has no other clients). */
   listen(channel: string): Promise<void>;
   unlisten(channel: string): Promise<void>;
@@ -119,7 +119,8 @@ export function startPgliteThread(dataDir: string | undefined, signal?: AbortSig
       onNotification: undefined,
       query: (sql, params) => send({ type: 'query', sql, params }),
       batch: async (statements) => {
-        await send({ type: 'batch', statements });
+        const { rows } = await send({ type: 'batch', statements: statements.map(({ sql, params }) => ({ sql, params })) });
+        return rows as { rows: unknown[]; affectedRows: number }[];
       },
       listen: async (channel) => {
         await send({ type: 'listen', channel });
@@ -157,7 +158,7 @@ export class ConnectionLock {
   }
 }
 
-/** Kysely over a PGlite thread: PostgreSQL's SQL, one connection, used by one caller at a time (transactions stay whole). */
+/** Kysely over a PGlite thread: PostgreSQL's SQL on its one connection; single statements are grouped (StatementGroups), a transaction holds the connection until it ends. */
 export class PgliteThreadDialect implements Dialect {
   constructor(
     private readonly thread: PgliteThread,
@@ -177,10 +178,73 @@ export class PgliteThreadDialect implements Dialect {
   }
 }
 
+type QueryOutcome = { rows: unknown[]; affectedRows: number };
+
+/**
+ * Group commit for single statements. Every Kysely query outside a transaction comes here; those asked
+ * for while a group is running wait and run together as the next group: one message to the thread and
+ * one commit for all of them, each caller getting its own rows. A group that fails is rolled back whole
+ * and its statements are run again one by one, so a bad statement fails only its own caller. A
+ * thousand pending tasks make many small writes; one commit each would queue them for seconds.
+ */
+class StatementGroups {
+  readonly #queued: { sql: string; params: readonly unknown[]; resolve: (outcome: QueryOutcome) => void; reject: (error: unknown) => void }[] = [];
+  #running = false;
+  constructor(
+    private readonly thread: PgliteThread,
+    private readonly lock: ConnectionLock,
+  ) {}
+
+  run(sql: string, params: readonly unknown[]): Promise<QueryOutcome> {
+    return new Promise((resolve, reject) => {
+      this.#queued.push({ sql, params, resolve, reject });
+      if (this.#running) return;
+      this.#running = true;
+      void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queued.length > 0) {
+      await this.lock.acquire();
+      const group = this.#queued.splice(0, MAX_GROUP);
+      try {
+        if (group.length === 1) {
+          const [only] = group;
+          await this.thread.query(only!.sql, only!.params).then(only!.resolve, only!.reject);
+          continue;
+        }
+        try {
+          const outcomes = await this.thread.batch(group);
+          group.forEach((entry, i) => entry.resolve(outcomes[i]!));
+        } catch {
+          for (const entry of group) await this.thread.query(entry.sql, entry.params).then(entry.resolve, entry.reject);
+        }
+      } finally {
+        this.lock.release();
+      }
+    }
+    this.#running = false;
+  }
+}
+
+/** Statements in one group at most. */
+const MAX_GROUP = 256;
+
+/**
+ * One per Kysely acquire: outside a transaction its queries go to the statement groups; inside one
+ * (begun by the driver, which then holds the lock) they go to the thread directly, in order.
+ */
 class PgliteThreadConnection implements DatabaseConnection {
-  constructor(private readonly thread: PgliteThread) {}
+  inTransaction = false;
+  constructor(
+    private readonly thread: PgliteThread,
+    private readonly groups: StatementGroups,
+  ) {}
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const { rows, affectedRows } = await this.thread.query(query.sql, query.parameters);
+    const { rows, affectedRows } = this.inTransaction
+      ? await this.thread.query(query.sql, query.parameters)
+      : await this.groups.run(query.sql, query.parameters);
     return { rows: rows as R[], ...(affectedRows > 0 ? { numAffectedRows: BigInt(affectedRows) } : {}) };
   }
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
@@ -189,30 +253,42 @@ class PgliteThreadConnection implements DatabaseConnection {
 }
 
 class PgliteThreadDriver implements Driver {
-  readonly #connection: PgliteThreadConnection;
+  readonly #groups: StatementGroups;
   constructor(
     private readonly thread: PgliteThread,
     private readonly lock: ConnectionLock,
   ) {
-    this.#connection = new PgliteThreadConnection(thread);
+    this.#groups = new StatementGroups(thread, lock);
   }
   async init() {}
   async acquireConnection(): Promise<DatabaseConnection> {
-    await this.lock.acquire();
-    return this.#connection;
+    return new PgliteThreadConnection(this.thread, this.#groups);
   }
-  async releaseConnection() {
-    this.lock.release();
-  }
+  async releaseConnection() {}
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
     const isolation = settings.isolationLevel ? ` isolation level ${settings.isolationLevel}` : '';
-    await connection.executeQuery(CompiledQuery.raw(`start transaction${isolation}`));
+    await this.lock.acquire();
+    try {
+      await this.thread.query(`start transaction${isolation}`, []);
+    } catch (error) {
+      this.lock.release();
+      throw error;
+    }
+    (connection as PgliteThreadConnection).inTransaction = true;
   }
   async commitTransaction(connection: DatabaseConnection) {
-    await connection.executeQuery(CompiledQuery.raw('commit'));
+    await this.#end(connection, 'commit');
   }
   async rollbackTransaction(connection: DatabaseConnection) {
-    await connection.executeQuery(CompiledQuery.raw('rollback'));
+    await this.#end(connection, 'rollback');
+  }
+  async #end(connection: DatabaseConnection, statement: 'commit' | 'rollback') {
+    try {
+      await this.thread.query(statement, []);
+    } finally {
+      (connection as PgliteThreadConnection).inTransaction = false;
+      this.lock.release();
+    }
   }
   async destroy() {
     await this.thread.close();

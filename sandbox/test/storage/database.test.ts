@@ -153,6 +153,39 @@ describe.concurrent.each(stores())('the database on $name', ({ fresh }) => {
   }, 90_000);
 });
 
+describe('the embedded database under concurrent callers', () => {
+  it('gives each statement of a group its own rows and error, and keeps a transaction whole among them', async () => {
+    const database = await openDatabase({ kind: 'pglite', dataDir: undefined });
+    try {
+      const { db } = database;
+      const insert = (id: string) => db.insertInto('oidc_models').values({ model: 'Grant', id, payload: JSON.stringify({ id }) }).execute();
+      await insert('grant-0');
+      // Asked for at once, these run as groups; the one that breaks the primary key fails alone.
+      const outcomes = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => insert(`grant-${i === 12 ? 0 : i + 1}`)));
+      expect(outcomes.map((o) => o.status).filter((status) => status === 'rejected')).toHaveLength(1);
+      expect(outcomes[12]).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ code: '23505' }) });
+
+      const reads = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => db.selectFrom('oidc_models').select('id').where('id', '=', `grant-${i + 1}`).execute()),
+      );
+      expect(reads.map((rows) => rows.map((row) => row.id))).toEqual(Array.from({ length: 20 }, (_, i) => (i === 12 ? [] : [`grant-${i + 1}`])));
+
+      // A transaction that fails is rolled back alone while single statements run beside it.
+      const failing = db.transaction().execute(async (trx) => {
+        await trx.insertInto('oidc_models').values({ model: 'Grant', id: 'inside', payload: '{}' }).execute();
+        throw new Error('changed my mind');
+      });
+      const beside = Promise.all(['beside-1', 'beside-2'].map(insert));
+      await expect(failing).rejects.toThrow('changed my mind');
+      await beside;
+      const ids = (await db.selectFrom('oidc_models').select('id').where('id', 'in', ['inside', 'beside-1', 'beside-2']).execute()).map((r) => r.id);
+      expect(ids.sort()).toEqual(['beside-1', 'beside-2']);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+});
+
 describe('the database on PostgreSQL', () => {
   it('is migrated once when several processes start on it at the same time', async () => {
     const url = await postgres.createDatabase();
