@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import type { Database } from '../sandbox/storage/database.ts';
 import { createConversations, createDatabaseConversations, type Conversations } from './conversations.ts';
 import { createDatabaseTaskLedger, NO_LEDGER, type DatabaseTaskLedger, type LeaseTimes, type TaskLedger } from './task-ledger.ts';
-import { createTaskStore, DEFAULT_TASK_RETENTION, type TaskRetention } from './task-store.ts';
+import { createTaskStore, DEFAULT_TASK_RETENTION, isTerminal, scopedTaskKey, type TaskRetention } from './task-store.ts';
 
 /**
  * Where the agent keeps its work: in memory (gone with the process), or in
@@ -57,10 +57,11 @@ export function databaseState(
   const opened = Promise.resolve(database);
   const parts = opened.then((db) => {
     const conversations = createDatabaseConversations(db.db, { maxAgeMs: retention.maxAgeMs });
+    const stores = { taskStore: new DatabaseTaskStore(db.db), pushStore: new DatabasePushNotificationStore(db.db) };
     return {
       database: db,
-      taskStore: new DatabaseTaskStore(db.db),
-      pushStore: new DatabasePushNotificationStore(db.db),
+      // A PGlite folder belongs to this process alone: nobody else changes its tasks, so reads may come from memory.
+      ...(db.kind === 'pglite' ? soleOwnerStores(stores.taskStore, stores.pushStore) : stores),
       conversations,
       ledger: createDatabaseTaskLedger(db.db, lease),
       sweep: async () => {
@@ -112,6 +113,60 @@ export function databaseState(
     close() {
       closed = true;
       clearInterval(timer);
+    },
+  };
+}
+
+/** Push configs remembered at most (per task, in its caller's scope); beyond it, the memory starts afresh. */
+const MAX_REMEMBERED_PUSH_CONFIGS = 10_000;
+
+/**
+ * The SDK's stores for a database only this process writes (its own PGlite folder): every write goes to
+ * the database, awaited, as before, and the tasks still being worked on, with the push configs of each
+ * task, are also kept in memory to answer reads. The SDK reads a task and its push configs on every event
+ * it saves; at a thousand pending tasks those reads were most of the embedded database's work. A finished
+ * task is read from the database again (it is swept there), and so is anything after a restart.
+ */
+function soleOwnerStores(taskStore: TaskStore, pushStore: DatabasePushNotificationStore): { taskStore: TaskStore; pushStore: Required<PushNotificationStore> } {
+  const working = new Map<string, Task>();
+  const pushConfigs = new Map<string, TaskPushNotificationConfig[]>();
+  return {
+    taskStore: {
+      async save(task, context) {
+        await taskStore.save(task, context);
+        const key = scopedTaskKey(context, task.id);
+        if (isTerminal(task)) {
+          working.delete(key);
+          pushConfigs.delete(key);
+        } else {
+          working.set(key, structuredClone(task));
+        }
+      },
+      async load(taskId, context) {
+        const task = working.get(scopedTaskKey(context, taskId));
+        return task ? structuredClone(task) : taskStore.load(taskId, context);
+      },
+      list: (params, context) => taskStore.list(params, context),
+    },
+    pushStore: {
+      async save(taskId, context, config) {
+        pushConfigs.delete(scopedTaskKey(context, taskId));
+        await pushStore.save(taskId, context, config);
+      },
+      async load(taskId, context) {
+        const key = scopedTaskKey(context, taskId);
+        const known = pushConfigs.get(key);
+        if (known) return structuredClone(known);
+        const configs = await pushStore.load(taskId, context);
+        if (pushConfigs.size >= MAX_REMEMBERED_PUSH_CONFIGS) pushConfigs.clear();
+        pushConfigs.set(key, structuredClone(configs));
+        return configs;
+      },
+      loadWithMetadata: (taskId, context) => pushStore.loadWithMetadata(taskId, context),
+      async delete(taskId, context, configId) {
+        pushConfigs.delete(scopedTaskKey(context, taskId));
+        await pushStore.delete(taskId, context, configId);
+      },
     },
   };
 }

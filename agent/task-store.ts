@@ -33,6 +33,17 @@ const TERMINAL = new Set<TaskState>([
   TaskState.TASK_STATE_CANCELED,
   TaskState.TASK_STATE_REJECTED,
 ]);
+/** A task's key within its caller's scope (tenant and user, as the SDK's own stores scope tasks): no caller sees another's. */
+export function scopedTaskKey(context: ServerCallContext, taskId: string): string {
+  return `${scopeOf(context)}\u0000${taskId}`;
+}
+const scopeOf = (context: ServerCallContext) => JSON.stringify([context.tenant ?? '', context.user?.userName || 'unknown']);
+const keyOf = (scope: string, taskId: string) => `${scope}\u0000${taskId}`;
+
+export function isTerminal(task: Task): boolean {
+  return task.status?.state !== undefined && TERMINAL.has(task.status.state);
+}
+
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 100;
 
@@ -48,8 +59,6 @@ export function createTaskStore(
   /** Keyed by scope and task id; finished entries also sit in `finished`, oldest first. */
   const entries = new Map<string, Entry>();
   const finished = new Map<string, number>();
-  const keyOf = (scope: string, taskId: string) => `${scope}\u0000${taskId}`;
-  const scopeOf = (context: ServerCallContext) => JSON.stringify([context.tenant ?? '', context.user?.userName || 'unknown']);
 
   const sweep = () => {
     const oldest = now() - retention.maxAgeMs;
@@ -68,7 +77,7 @@ export function createTaskStore(
       const key = keyOf(scope, task.id);
       entries.set(key, { scope, task: structuredClone(task) });
       finished.delete(key);
-      if (task.status?.state !== undefined && TERMINAL.has(task.status.state)) finished.set(key, now());
+      if (isTerminal(task)) finished.set(key, now());
       sweep();
     },
 
