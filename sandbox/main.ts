@@ -19,8 +19,12 @@ function clientCommand(config: SandboxConfig, question: string): string {
   const command = `npm run client -- "${question}"`;
   const stateDir = config.storage.stateDir;
   if (config.identity.backend !== 'local' || stateDir === resolve(root, '.sandbox')) return command;
-  const quoted = /^[\w./-]+$/.test(stateDir) ? stateDir : `'${stateDir.replace(/'/g, `'\\''`)}'`;
-  return `SANDBOX_STATE_DIR=${quoted} ${command}`;
+  return `SANDBOX_STATE_DIR=${shellWord(stateDir)} ${command}`;
+}
+
+/** `word` as one word for a POSIX shell. */
+function shellWord(word: string): string {
+  return /^[\w./=-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: number, controlSecret: string | undefined): string {
@@ -63,7 +67,11 @@ function banner(config: SandboxConfig, services: ServiceSpec[], startedAt: numbe
   return lines.join('\n');
 }
 
-async function main(): Promise<number> {
+/**
+ * `npm run sandbox` (through sandbox/launch.mjs): starts every service from the build in `buildDir`
+ * and resolves to the exit code once they have all stopped.
+ */
+export async function runSandbox(buildDir: string): Promise<number> {
   const startedAt = performance.now();
   const config = loadConfigOrReport();
   if (!config) return 2;
@@ -92,7 +100,7 @@ async function main(): Promise<number> {
     services.map((s) => ({
       name: s.name,
       // `exec` drops the shell, so signals and deaths concern the service itself (no orphan holds the logs open).
-      command: `${process.platform === 'win32' ? '' : 'exec '}"${process.execPath}" ${nodeArgs(s).join(' ')}`,
+      command: `${process.platform === 'win32' ? '' : 'exec '}"${process.execPath}" ${nodeArgs(s, buildDir).map(shellWord).join(' ')}`,
       prefixColor: s.color,
       env: {
         ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caCertPath } : {}),
@@ -171,4 +179,3 @@ async function main(): Promise<number> {
   return 1;
 }
 
-process.exitCode = await main();

@@ -1,6 +1,7 @@
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
+import { builtEntry } from './build.mjs';
 import type { SandboxConfig } from './config.ts';
 
 /** What `npm run sandbox` starts for a given configuration. */
@@ -18,9 +19,12 @@ export interface ServiceSpec {
   nodeFlags: string[];
 }
 
-/** How a service is started: `node <flags> --import tsx <entry>`, the arguments after the Node binary. */
-export function nodeArgs(spec: Pick<ServiceSpec, 'entry' | 'nodeFlags'>): string[] {
-  return [...spec.nodeFlags, '--import', 'tsx', spec.entry];
+/**
+ * How a service is started, the arguments after the Node binary: from a build of the sandbox
+ * (sandbox/build.mjs, as `npm run sandbox` starts it), or else `--import tsx <entry>` from the sources.
+ */
+export function nodeArgs(spec: Pick<ServiceSpec, 'entry' | 'nodeFlags'>, buildDir?: string): string[] {
+  return buildDir === undefined ? [...spec.nodeFlags, '--import', 'tsx', spec.entry] : [...spec.nodeFlags, builtEntry(buildDir, spec.entry)];
 }
 
 /** The HR Agent's process flags: its heap limit keeps a thousand pending consents from leaving garbage uncollected. */

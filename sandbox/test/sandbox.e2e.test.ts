@@ -257,7 +257,7 @@ describe('npm run sandbox when a service dies', PROCESS_TEST_TIMEOUT, () => {
     const hrApi = processes
       .split('\n')
       .map((line) => line.trim().split(/\s+/))
-      .find(([, pgid, ...args]) => Number(pgid) === sandbox.child.pid && args.join(' ').includes('hr-api/main.ts'));
+      .find(([, pgid, ...args]) => Number(pgid) === sandbox.child.pid && args.join(' ').includes('/hr-api/main.js'));
     expect(hrApi).toBeDefined();
     process.kill(Number(hrApi![0]), 'SIGKILL');
     const { code } = await sandbox.exited;

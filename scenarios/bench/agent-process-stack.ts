@@ -5,6 +5,7 @@ import type { Client } from '@a2a-js/sdk/client';
 import type { ConsentRequestView, ConsentStatus } from '../../mock-guardian/consent-requests.ts';
 import { connectToAgent } from '../../sandbox/agent-client.ts';
 import { loadConfig, LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
+import { buildSandbox } from '../../sandbox/build.mjs';
 import { nodeArgs, servicesFor, waitForHealthy } from '../../sandbox/services.ts';
 import { runCommand, sandboxEnv, type RunningCommand } from '../../sandbox/test/processes.ts';
 import { benchEmployees, benchTenant, type BenchPerson } from './bench-tenant.ts';
@@ -76,8 +77,10 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
     const config = loadConfig({ ...process.env, ...env });
     const services = servicesFor(config);
     const running = new Map<string, RunningCommand>();
+    // Built as `npm run sandbox` builds them: the figures are those of the processes users run.
+    const buildDir = await buildSandbox();
     for (const service of services) {
-      const command = runCommand(process.execPath, nodeArgs(service), env, { keepChars: KEEP_LOG_CHARS });
+      const command = runCommand(process.execPath, nodeArgs(service, buildDir), env, { keepChars: KEEP_LOG_CHARS });
       running.set(service.name, command);
       closers.push(async () => {
         command.signalGroup('SIGTERM');

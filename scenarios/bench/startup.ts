@@ -12,7 +12,7 @@ import { check, figure, type BenchmarkResult, type Check } from './report.ts';
  * second start in that same folder (the key is read back), on fresh free ports.
  */
 
-export const STARTUP_FLOOR_MS = 3000;
+export const STARTUP_FLOOR_MS = 2000;
 const BANNER = /Headless Agent Auth Sandbox is ready/;
 /** Each service's own "listening" line, to see which one the banner waited for. */
 const SERVICE_LINES = {

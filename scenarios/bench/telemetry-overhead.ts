@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import type { Client } from '@a2a-js/sdk/client';
 import { createTenant } from '../../mock-guardian/tenant.ts';
 import { startLocalStack, type LocalStack } from '../../sandbox/local-stack.ts';
+import { buildSandbox } from '../../sandbox/build.mjs';
 import { nodeArgs, waitForHealthy } from '../../sandbox/services.ts';
 import { createTelemetry } from '../../sandbox/telemetry/setup.ts';
 import { startOtlpReceiver, type OtlpReceiver } from '../../sandbox/test/otlp-receiver.ts';
@@ -126,7 +127,7 @@ interface ServiceProcess {
 /** A service's main as `npm run sandbox` runs it, on a free port (`portVariable`), with `env` on top; its output is dropped. */
 async function startServiceProcess(entry: string, portVariable: string, env: Record<string, string>): Promise<ServiceProcess> {
   const [port] = await freePorts(1);
-  const child = spawn(process.execPath, nodeArgs({ entry, nodeFlags: [] }), {
+  const child = spawn(process.execPath, nodeArgs({ entry, nodeFlags: [] }, await buildSandbox()), {
     cwd: repoRoot,
     env: { ...process.env, [portVariable]: String(port), SANDBOX_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

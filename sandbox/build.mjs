@@ -1,0 +1,103 @@
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// Plain JavaScript: `npm run sandbox` runs this file with Node alone, before any TypeScript is loaded.
+//
+// Each service is compiled once, at start, into one ES module (plus chunks the services share) and
+// then runs on Node with no loader: under tsx, every process spent about half its start-up on the
+// loader thread resolving and compiling modules one by one. Packages stay outside the bundle (they
+// load as installed); the sources' `import.meta.url` keeps pointing at the source file, so the
+// Guardian page's assets, the employees file and the PGlite thread are found where they are.
+
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** Every module `npm run sandbox` runs: its own main and each service's (sandbox/services.ts names them). */
+export const SANDBOX_ENTRIES = [
+  'sandbox/main.ts',
+  'sandbox/flow-console/main.ts',
+  'mock-guardian/main.ts',
+  'mock-gemini/main.ts',
+  'hr-api/main.ts',
+  'agent/main.ts',
+];
+
+/** Builds kept besides the current one (each is a few hundred KiB). */
+const KEEP_BUILDS = 3;
+
+/** `import.meta.url` in a source file is that file's URL, not the bundle's. */
+const sourceUrlPlugin = {
+  name: 'source-import-meta-url',
+  setup(builder) {
+    builder.onLoad({ filter: /\.(ts|mjs)$/ }, (args) => ({
+      contents: readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
+      loader: args.path.endsWith('.ts') ? 'ts' : 'js',
+    }));
+  },
+};
+
+/** Where a source entry's built module is in `dir`. */
+export function builtEntry(dir, entry) {
+  return join(dir, entry.replace(/\.ts$/, '.js'));
+}
+
+/**
+ * Builds `entries` under `node_modules/.cache/` (there, the bundles find the installed packages) in a
+ * folder named after the output's hash: concurrent starts of the same sources share it, a finished
+ * folder is never written again, and older builds beyond a few are removed. Resolves to that folder.
+ */
+export async function buildSandbox(entries = SANDBOX_ENTRIES, root = repoRoot) {
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: entries,
+    outdir: 'build',
+    outbase: '.',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: 'linked',
+    // Types are checked by `npm run typecheck`; the sources' own imports name `.ts` files.
+    write: false,
+    logLevel: 'silent',
+    plugins: [sourceUrlPlugin],
+  });
+  const outRoot = join(root, 'build');
+  const hash = createHash('sha256');
+  for (const file of result.outputFiles) hash.update(relative(outRoot, file.path)).update('\0').update(file.contents);
+  const cache = join(root, 'node_modules', '.cache', 'headless-agent-auth-sandbox');
+  const dir = join(cache, hash.digest('hex').slice(0, 16));
+  if (existsSync(dir)) {
+    const now = new Date();
+    utimesSync(dir, now, now);
+  } else {
+    const partial = `${dir}.partial-${process.pid}`;
+    for (const file of result.outputFiles) {
+      const target = join(partial, relative(outRoot, file.path));
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, file.contents);
+    }
+    try {
+      renameSync(partial, dir);
+    } catch (error) {
+      // Another start of the same sources finished first: its folder holds the same files.
+      rmSync(partial, { recursive: true, force: true });
+      if (!existsSync(dir)) throw error;
+    }
+  }
+  pruneBuilds(cache, dir);
+  return dir;
+}
+
+function pruneBuilds(cache, current) {
+  const others = readdirSync(cache)
+    .map((name) => join(cache, name))
+    .filter((path) => path !== current && !path.includes('.partial-'))
+    .map((path) => ({ path, mtime: statSync(path).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime);
+  for (const old of others.slice(KEEP_BUILDS)) rmSync(old.path, { recursive: true, force: true });
+}
