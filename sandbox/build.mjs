@@ -49,10 +49,13 @@ export function builtEntry(dir, entry) {
  * folder is never written again, and older builds beyond a few are removed. Resolves to that folder.
  */
 export async function buildSandbox(entries = SANDBOX_ENTRIES, root = repoRoot) {
+  const cache = join(root, 'node_modules', '.cache', 'headless-agent-auth-sandbox');
+  // Written nowhere (`write: false`): at the depth of the final folder, so the source maps' paths hold there.
+  const outRoot = join(cache, 'build');
   const result = await build({
     absWorkingDir: root,
     entryPoints: entries,
-    outdir: 'build',
+    outdir: outRoot,
     outbase: '.',
     bundle: true,
     splitting: true,
@@ -66,10 +69,8 @@ export async function buildSandbox(entries = SANDBOX_ENTRIES, root = repoRoot) {
     logLevel: 'silent',
     plugins: [sourceUrlPlugin],
   });
-  const outRoot = join(root, 'build');
   const hash = createHash('sha256');
   for (const file of result.outputFiles) hash.update(relative(outRoot, file.path)).update('\0').update(file.contents);
-  const cache = join(root, 'node_modules', '.cache', 'headless-agent-auth-sandbox');
   const dir = join(cache, hash.digest('hex').slice(0, 16));
   if (existsSync(dir)) {
     const now = new Date();

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildSandbox, builtEntry, repoRoot, SANDBOX_ENTRIES } from '../build.mjs';
@@ -37,5 +37,9 @@ describe('the build `npm run sandbox` runs', () => {
       .join('\n');
     expect(built).not.toContain('import.meta.url');
     expect(built).toContain(JSON.stringify(pathToFileURL(join(repoRoot, 'mock-guardian', 'guardian-page.ts')).href));
+    // The source maps (for NODE_OPTIONS=--enable-source-maps) name the sources where they are.
+    const mapFile = `${builtEntry(first!, 'hr-api/main.ts')}.map`;
+    const sources = (JSON.parse(readFileSync(mapFile, 'utf8')) as { sources: string[] }).sources;
+    expect(sources.map((source) => resolve(dirname(mapFile), source))).toContain(join(repoRoot, 'hr-api', 'server.ts'));
   });
 });
