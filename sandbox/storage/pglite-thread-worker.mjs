@@ -1,4 +1,6 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 
 // The body of pglite-thread.ts's worker thread: owns one PGlite and runs the
@@ -17,12 +19,48 @@ function describe(error) {
 }
 
 const port = parentPort;
-const { dataDir } = workerData;
+const { dataDir, template } = workerData;
+
+/**
+ * Opens the database. A new one starts from the template (pglite-thread.ts) when there is one; the first
+ * new one made in full leaves its files there for the next. A template that cannot be read or loaded is
+ * dropped and the database made in full.
+ */
+async function open() {
+  const options = dataDir === undefined ? {} : { dataDir };
+  const fresh = dataDir === undefined || !existsSync(join(dataDir, 'PG_VERSION'));
+  if (fresh && template !== undefined && existsSync(template)) {
+    try {
+      return await PGlite.create({ ...options, loadDataDir: new Blob([readFileSync(template)]) });
+    } catch {
+      rmSync(template, { force: true });
+      if (dataDir !== undefined) for (const entry of readdirSync(dataDir)) rmSync(join(dataDir, entry), { recursive: true, force: true });
+    }
+  }
+  const db = await PGlite.create(options);
+  if (fresh && template !== undefined) {
+    try {
+      const files = Buffer.from(await (await db.dumpDataDir('none')).arrayBuffer());
+      mkdirSync(dirname(template), { recursive: true });
+      const partial = `${template}.partial-${process.pid}-${threadId}`;
+      try {
+        writeFileSync(partial, files);
+        renameSync(partial, template);
+      } finally {
+        rmSync(partial, { force: true });
+      }
+    } catch {
+      // No template this time (a read-only folder): the next new database is made in full too.
+    }
+  }
+  return db;
+}
+
 let db;
 try {
   // Creating a database (initdb) takes seconds of CPU, opening one about a second; this thread keeps the
   // normal priority: at a lower one, a machine busy with other work would starve it for minutes.
-  db = await PGlite.create(dataDir === undefined ? {} : { dataDir });
+  db = await open();
 } catch (error) {
   port.postMessage({ type: 'failed', error: describe(error) });
   process.exit(0);

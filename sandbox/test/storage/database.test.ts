@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListTasksRequest, Task, TaskState } from '@a2a-js/sdk';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config.ts';
 import { databaseLocation, openDatabase, type Database, type DatabaseLocation } from '../../storage/database.ts';
 import { StorageError } from '../../storage/errors.ts';
+import { startPgliteThread } from '../../storage/pglite-thread.ts';
 import { createWriteQueue } from '../../storage/write-queue.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, MIGRATION_TABLE } from '../../storage/migrations.ts';
 import { freePorts, waitUntil } from '../processes.ts';
@@ -279,5 +280,36 @@ describe('where a service keeps its state', () => {
   it('refuses a DATABASE_URL that is not a PostgreSQL URL', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://localhost/sandbox' })).toThrow(/DATABASE_URL must be a PostgreSQL URL/);
     expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL must be a PostgreSQL URL/);
+  });
+});
+
+describe('a new embedded database', () => {
+  it('is made in full once, then loaded from the files that first one left; a broken template is dropped', async () => {
+    const template = join(scratchDir(), 'cache', 'initdb.tar');
+    const query = async (dataDir: string | undefined) => {
+      const thread = await startPgliteThread(dataDir, undefined, template);
+      try {
+        await thread.query('create table kept (note text)', []);
+        await thread.query("insert into kept values ('written')", []);
+        return (await thread.query('select count(*)::int as n from pg_class', [])).rows;
+      } finally {
+        await thread.close();
+      }
+    };
+    expect(existsSync(template)).toBe(false);
+    const full = await query(join(scratchDir(), 'db'));
+    // The template is PGlite's starting files only, not what the first database wrote.
+    expect(existsSync(template)).toBe(true);
+    const loaded = join(scratchDir(), 'db');
+    expect(await query(loaded)).toEqual(full);
+    expect(await query(undefined)).toEqual(full);
+    // Loaded from the template, the folder is a database of its own: opened again, it holds what was written.
+    const reopened = await startPgliteThread(loaded, undefined, template);
+    expect((await reopened.query('select note from kept', [])).rows).toEqual([{ note: 'written' }]);
+    await reopened.close();
+
+    writeFileSync(template, 'not a tar file');
+    expect(await query(join(scratchDir(), 'db'))).toEqual(full);
+    expect(readFileSync(template).length).toBeGreaterThan(1_000_000);
   });
 });
