@@ -1,4 +1,3 @@
-import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -47,9 +46,14 @@ export function builtEntry(dir, entry) {
  * Builds `entries` under `node_modules/.cache/` (there, the bundles find the installed packages) in a
  * folder named after the output's hash: concurrent starts of the same sources share it, a finished
  * folder is never written again, and older builds beyond a few are removed. Resolves to that folder.
+ * When no source the last build read has changed (size, modification time), that build is used as it is.
  */
 export async function buildSandbox(entries = SANDBOX_ENTRIES, root = repoRoot) {
   const cache = join(root, 'node_modules', '.cache', 'headless-agent-auth-sandbox');
+  const unchanged = lastBuildIfUnchanged(cache, entries, root);
+  if (unchanged !== undefined) return unchanged;
+  // Loaded only to build: the check above is all an unchanged start needs.
+  const { build } = await import('esbuild');
   // Written nowhere (`write: false`): at the depth of the final folder, so the source maps' paths hold there.
   const outRoot = join(cache, 'build');
   const result = await build({
@@ -67,6 +71,7 @@ export async function buildSandbox(entries = SANDBOX_ENTRIES, root = repoRoot) {
     // Types are checked by `npm run typecheck`; the sources' own imports name `.ts` files.
     write: false,
     logLevel: 'silent',
+    metafile: true,
     plugins: [sourceUrlPlugin],
   });
   const hash = createHash('sha256');
@@ -91,13 +96,40 @@ export async function buildSandbox(entries = SANDBOX_ENTRIES, root = repoRoot) {
     }
   }
   pruneBuilds(cache, dir);
+  recordBuild(cache, { dir, entries: [...entries], inputs: Object.fromEntries(Object.keys(result.metafile.inputs).map((input) => [input, stamp(join(root, input))])) });
   return dir;
 }
 
+/** A source file's size and modification time: an edit changes them. */
+function stamp(path) {
+  const { size, mtimeMs } = statSync(path);
+  return `${size}:${mtimeMs}`;
+}
+
+/** The last build's folder, when it was made from these entries and no source it read has changed since. */
+function lastBuildIfUnchanged(cache, entries, root) {
+  try {
+    const last = JSON.parse(readFileSync(join(cache, 'last-build.json'), 'utf8'));
+    if (JSON.stringify(last.entries) !== JSON.stringify([...entries]) || !existsSync(last.dir)) return undefined;
+    for (const [input, recorded] of Object.entries(last.inputs)) if (stamp(join(root, input)) !== recorded) return undefined;
+    return last.dir;
+  } catch {
+    return undefined;
+  }
+}
+
+function recordBuild(cache, record) {
+  const partial = join(cache, `last-build.json.partial-${process.pid}`);
+  writeFileSync(partial, JSON.stringify(record));
+  renameSync(partial, join(cache, 'last-build.json'));
+}
+
 function pruneBuilds(cache, current) {
+  // Only the build folders (named by their hash): the cache also holds the record and PGlite's template.
   const others = readdirSync(cache)
+    .filter((name) => /^[0-9a-f]{16}$/.test(name))
     .map((name) => join(cache, name))
-    .filter((path) => path !== current && !path.includes('.partial-'))
+    .filter((path) => path !== current)
     .map((path) => ({ path, mtime: statSync(path).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);
   for (const old of others.slice(KEEP_BUILDS)) rmSync(old.path, { recursive: true, force: true });

@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildSandbox, builtEntry, repoRoot, SANDBOX_ENTRIES } from '../build.mjs';
 import { loadConfig } from '../config.ts';
 import { servicesFor } from '../services.ts';
@@ -41,5 +42,39 @@ describe('the build `npm run sandbox` runs', () => {
     const mapFile = `${builtEntry(first!, 'hr-api/main.ts')}.map`;
     const sources = (JSON.parse(readFileSync(mapFile, 'utf8')) as { sources: string[] }).sources;
     expect(sources.map((source) => resolve(dirname(mapFile), source))).toContain(join(repoRoot, 'hr-api', 'server.ts'));
+  });
+});
+
+describe('building again', () => {
+  it('uses the last build while no source changed, builds anew after an edit, and keeps only a few builds', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'sandbox-build-'));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+    const cache = join(root, 'node_modules', '.cache', 'headless-agent-auth-sandbox');
+    mkdirSync(cache, { recursive: true });
+    writeFileSync(join(cache, 'pglite-0.0.0-initdb.tar'), 'template');
+    writeFileSync(join(root, 'main.ts'), "import { word } from './word.ts';\nconsole.log(word);\n");
+    const edit = (word: string) => writeFileSync(join(root, 'word.ts'), `export const word: string = '${word}';\n`);
+    const output = (dir: string) => readFileSync(builtEntry(dir, 'main.ts'), 'utf8');
+
+    edit('first');
+    const first = await buildSandbox(['main.ts'], root);
+    expect(output(first)).toContain('"first"');
+    // Unchanged: the same folder, even when its files no longer match (nothing was built).
+    writeFileSync(builtEntry(first, 'main.ts'), 'console.log("kept");\n');
+    expect(await buildSandbox(['main.ts'], root)).toBe(first);
+    expect(output(first)).toContain('"kept"');
+
+    const dirs = [first];
+    for (const word of ['second', 'third', 'fourth', 'fifth', 'sixth']) {
+      edit(word);
+      const dir = await buildSandbox(['main.ts'], root);
+      expect(dirs).not.toContain(dir);
+      expect(output(dir)).toContain(`"${word}"`);
+      dirs.push(dir);
+    }
+    const left = readdirSync(cache).filter((name) => /^[0-9a-f]{16}$/.test(name));
+    expect(left).toHaveLength(4);
+    expect(left.map((name) => join(cache, name))).toContain(dirs.at(-1));
+    expect(readFileSync(join(cache, 'pglite-0.0.0-initdb.tar'), 'utf8')).toBe('template');
   });
 });
