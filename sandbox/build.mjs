@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { cacheDir, repoRoot, writeFileAtomically } from './cache.mjs';
 
 // Plain JavaScript: `npm run sandbox` runs this file with Node alone, before any TypeScript is loaded.
 //
@@ -11,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 // load as installed); the sources' `import.meta.url` keeps pointing at the source file, so the
 // Guardian page's assets, the employees file and the PGlite thread are found where they are.
 
-export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+export { repoRoot };
 
 /** Every module `npm run sandbox` runs: its own main and each service's (sandbox/services.ts names them). */
 export const SANDBOX_ENTRIES = [
@@ -49,7 +50,7 @@ export function builtEntry(dir, entry) {
  * When no source the last build read has changed (size, modification time), that build is used as it is.
  */
 export async function buildSandbox(entries = SANDBOX_ENTRIES, root = repoRoot) {
-  const cache = join(root, 'node_modules', '.cache', 'headless-agent-auth-sandbox');
+  const cache = cacheDir(root);
   const unchanged = lastBuildIfUnchanged(cache, entries, root);
   if (unchanged !== undefined) return unchanged;
   // Loaded only to build: the check above is all an unchanged start needs.
@@ -119,9 +120,7 @@ function lastBuildIfUnchanged(cache, entries, root) {
 }
 
 function recordBuild(cache, record) {
-  const partial = join(cache, `last-build.json.partial-${process.pid}`);
-  writeFileSync(partial, JSON.stringify(record));
-  renameSync(partial, join(cache, 'last-build.json'));
+  writeFileAtomically(join(cache, 'last-build.json'), JSON.stringify(record));
 }
 
 function pruneBuilds(cache, current) {

@@ -1,14 +1,13 @@
 import concurrently, { Command, type CloseEvent } from 'concurrently';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from './cache.mjs';
 import { loadConfigOrReport, type SandboxConfig } from './config.ts';
 import { createControlSecret, exposureWarning, flowConsoleUrl, guardianPageUrl } from './exposure.ts';
 import { ensureLocalTls } from './local-ca.ts';
 import { writeRunFile } from './run-file.ts';
 import { assertPortsFree, nodeArgs, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
 
 /**
@@ -18,7 +17,7 @@ const READY_TIMEOUT_MS = 60_000;
 function clientCommand(config: SandboxConfig, question: string): string {
   const command = `npm run client -- "${question}"`;
   const stateDir = config.storage.stateDir;
-  if (config.identity.backend !== 'local' || stateDir === resolve(root, '.sandbox')) return command;
+  if (config.identity.backend !== 'local' || stateDir === resolve(repoRoot, '.sandbox')) return command;
   return `SANDBOX_STATE_DIR=${shellWord(stateDir)} ${command}`;
 }
 
@@ -110,7 +109,7 @@ export async function runSandbox(buildDir: string): Promise<number> {
       },
     })),
     {
-      cwd: root,
+      cwd: repoRoot,
       prefix: 'name',
       padPrefix: true,
       killOthersOn: ['failure', 'success'],

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import { writeFileAtomically } from '../cache.mjs';
 
 // The body of pglite-thread.ts's worker thread: owns one PGlite and runs the
 // queries it is sent, in order. Plain JavaScript so that it loads the same way
@@ -40,15 +41,7 @@ async function open() {
   const db = await PGlite.create(options);
   if (fresh && template !== undefined) {
     try {
-      const files = Buffer.from(await (await db.dumpDataDir('none')).arrayBuffer());
-      mkdirSync(dirname(template), { recursive: true });
-      const partial = `${template}.partial-${process.pid}-${threadId}`;
-      try {
-        writeFileSync(partial, files);
-        renameSync(partial, template);
-      } finally {
-        rmSync(partial, { force: true });
-      }
+      writeFileAtomically(template, Buffer.from(await (await db.dumpDataDir('none')).arrayBuffer()));
     } catch {
       // No template this time (a read-only folder): the next new database is made in full too.
     }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { cacheDir, repoRoot } from '../cache.mjs';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -62,10 +63,10 @@ type FromWorker =
  * Undefined when PGlite's version cannot be read: each new database is then created in full.
  */
 function templatePath(): string | undefined {
-  const root = new URL('../../', import.meta.url);
   try {
-    const { version } = JSON.parse(readFileSync(new URL('node_modules/@electric-sql/pglite/package.json', root), 'utf8')) as { version: string };
-    return fileURLToPath(new URL(`node_modules/.cache/headless-agent-auth-sandbox/pglite-${version}-initdb.tar`, root));
+    const pglite = join(repoRoot, 'node_modules', '@electric-sql', 'pglite', 'package.json');
+    const { version } = JSON.parse(readFileSync(pglite, 'utf8')) as { version: string };
+    return join(cacheDir(), `pglite-${version}-initdb.tar`);
   } catch {
     return undefined;
   }

@@ -3,11 +3,11 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../cache.mjs';
 
 /** Test support for running the project's commands as a user would: as child processes. */
 
-export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export { repoRoot };
 
 /** Ports the OS just handed out, for services that must be told their port before they start. */
 export async function freePorts(count: number): Promise<number[]> {

@@ -1,0 +1,3 @@
+export declare const repoRoot: string;
+export declare function cacheDir(root?: string): string;
+export declare function writeFileAtomically(path: string, data: string | Uint8Array): void;
