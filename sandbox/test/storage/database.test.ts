@@ -239,6 +239,21 @@ describe('the database on PostgreSQL', () => {
 });
 
 describe('the PGlite folder', () => {
+  it("is opened with shared memory sized for one service's database, not PostgreSQL's server defaults", async () => {
+    const database = await openDatabase({ kind: 'pglite', dataDir: join(scratchDir(), 'db') });
+    try {
+      const { rows } = await sql<{ name: string; setting: string; unit: string | null }>`
+        select name, setting, unit from pg_settings where name in ('shared_buffers', 'max_connections') order by name`.execute(database.db);
+      // 2048 pages of 8 kB: 16 MB of buffers rather than 128 MB; 10 connections rather than 100.
+      expect(rows).toEqual([
+        { name: 'max_connections', setting: '10', unit: null },
+        { name: 'shared_buffers', setting: '2048', unit: '8kB' },
+      ]);
+    } finally {
+      await database.close();
+    }
+  });
+
   it('is refused with a reason when it is not a folder', async () => {
     const file = join(scratchDir(), 'db');
     writeFileSync(file, 'not a database');
