@@ -52,15 +52,27 @@ export function createConversations(options: ConversationLimits = {}): Conversat
   };
 }
 
+/** A conversation's key: the caller who owns it and its A2A context. */
+export interface ConversationKey {
+  owner: string;
+  contextId: string;
+}
+
+export interface DatabaseConversations extends Conversations {
+  /** Deletes the conversations idle past `maxAgeMs` (called on the agent's retention timer); resolves to their keys. */
+  sweep(): Promise<ConversationKey[]>;
+  /** The keys of every conversation kept. */
+  keys(): Promise<ConversationKey[]>;
+}
+
 /**
  * The same, kept in the database's `conversations` table, so a reply to
  * INPUT_REQUIRED is understood after a restart or by another agent process.
- * Idle conversations are deleted by `sweep` (called on the agent's retention timer).
  */
 export function createDatabaseConversations(
   db: Kysely<DatabaseSchema>,
   options: Pick<ConversationLimits, 'maxTurns' | 'maxAgeMs'> = {},
-): Conversations & { sweep(): Promise<void> } {
+): DatabaseConversations {
   const maxTurns = options.maxTurns ?? 24;
   const maxAgeMs = options.maxAgeMs ?? 60 * 60 * 1000;
   return {
@@ -83,8 +95,44 @@ export function createDatabaseConversations(
         .execute();
     },
     async sweep() {
-      await db.deleteFrom('conversations').where('updated_at', '<', new Date(Date.now() - maxAgeMs)).execute();
+      const gone = await db
+        .deleteFrom('conversations')
+        .where('updated_at', '<', new Date(Date.now() - maxAgeMs))
+        .returning(['owner', 'context_id'])
+        .execute();
+      return gone.map((row) => ({ owner: row.owner, contextId: row.context_id }));
     },
+    async keys() {
+      const rows = await db.selectFrom('conversations').select(['owner', 'context_id']).execute();
+      return rows.map((row) => ({ owner: row.owner, contextId: row.context_id }));
+    },
+  };
+}
+
+/**
+ * The conversations of a database only this process writes (its own PGlite folder): the keys of the rows
+ * are kept in memory (read once, then kept up to date by `set` and `sweep`), so asking for a conversation
+ * that was never written, as every new task does, costs no query. The rows themselves are still read.
+ */
+export async function soleOwnerConversations(inner: DatabaseConversations): Promise<DatabaseConversations> {
+  const keyOf = ({ owner, contextId }: ConversationKey) => JSON.stringify([owner, contextId]);
+  const stored = new Set((await inner.keys()).map(keyOf));
+  return {
+    get: async (owner, contextId) => (stored.has(keyOf({ owner, contextId })) ? inner.get(owner, contextId) : []),
+    async set(owner, contextId, contents) {
+      // Known before the write: a read meanwhile goes to the database, which answers either way.
+      stored.add(keyOf({ owner, contextId }));
+      await inner.set(owner, contextId, contents);
+    },
+    async sweep() {
+      const gone = await inner.sweep();
+      for (const key of gone) stored.delete(keyOf(key));
+      return gone;
+    },
+    keys: async () => [...stored].map((key) => {
+      const [owner, contextId] = JSON.parse(key) as [string, string];
+      return { owner, contextId };
+    }),
   };
 }
 

@@ -1,11 +1,17 @@
 import type { ListTasksRequest, Task, TaskPushNotificationConfig } from '@a2a-js/sdk';
-import { InMemoryPushNotificationStore, type PushNotificationStore, type ServerCallContext, type TaskStore } from '@a2a-js/sdk/server';
+import {
+  InMemoryPushNotificationStore,
+  type PushNotificationStore,
+  type ServerCallContext,
+  type StoredPushNotificationConfig,
+  type TaskStore,
+} from '@a2a-js/sdk/server';
 import { DatabasePushNotificationStore, DatabaseTaskStore } from '@a2a-js/sdk/server/database';
 import { sql } from 'kysely';
 import type { Database } from '../sandbox/storage/database.ts';
-import { createConversations, createDatabaseConversations, type Conversations } from './conversations.ts';
+import { createConversations, createDatabaseConversations, soleOwnerConversations, type Conversations } from './conversations.ts';
 import { createDatabaseTaskLedger, NO_LEDGER, type DatabaseTaskLedger, type LeaseTimes, type TaskLedger } from './task-ledger.ts';
-import { createTaskStore, DEFAULT_TASK_RETENTION, isTerminal, scopedTaskKey, type TaskRetention } from './task-store.ts';
+import { createTaskStore, DEFAULT_TASK_RETENTION, isTerminal, scopedTaskKey, taskKey, type TaskRetention } from './task-store.ts';
 
 /**
  * Where the agent keeps its work: in memory (gone with the process), or in
@@ -55,13 +61,27 @@ export function databaseState(
   lease?: LeaseTimes,
 ): AgentState {
   const opened = Promise.resolve(database);
-  const parts = opened.then((db) => {
-    const conversations = createDatabaseConversations(db.db, { maxAgeMs: retention.maxAgeMs });
+  const parts = opened.then(async (db) => {
     const stores = { taskStore: new DatabaseTaskStore(db.db), pushStore: new DatabasePushNotificationStore(db.db) };
+    const conversations = createDatabaseConversations(db.db, { maxAgeMs: retention.maxAgeMs });
+    // A PGlite folder belongs to this process alone: nobody else changes its tasks, so reads may come from memory.
+    if (db.kind === 'pglite') {
+      const sole = await soleOwnerStores(db, stores.taskStore, stores.pushStore);
+      const soleConversations = await soleOwnerConversations(conversations);
+      return {
+        database: db,
+        ...sole,
+        conversations: soleConversations,
+        ledger: createDatabaseTaskLedger(db.db, lease),
+        sweep: async () => {
+          sole.forget(await sweepTasks(db, retention));
+          await soleConversations.sweep();
+        },
+      };
+    }
     return {
       database: db,
-      // A PGlite folder belongs to this process alone: nobody else changes its tasks, so reads may come from memory.
-      ...(db.kind === 'pglite' ? soleOwnerStores(stores.taskStore, stores.pushStore) : stores),
+      ...stores,
       conversations,
       ledger: createDatabaseTaskLedger(db.db, lease),
       sweep: async () => {
@@ -120,21 +140,52 @@ export function databaseState(
 /** Push configs remembered at most (per task, in its caller's scope); beyond it, the memory starts afresh. */
 const MAX_REMEMBERED_PUSH_CONFIGS = 10_000;
 
+/** A task's row key as the SDK's stores scope it: tenant, owner, id. */
+export interface TaskRowKey {
+  tenant: string;
+  owner: string;
+  id: string;
+}
+
 /**
  * The SDK's stores for a database only this process writes (its own PGlite folder): every write goes to
- * the database, awaited, as before, and the tasks still being worked on, with the push configs of each
- * task, are also kept in memory to answer reads. The SDK reads a task and its push configs on every event
- * it saves; at a thousand pending tasks those reads were most of the embedded database's work. A finished
- * task is read from the database again (it is swept there), and so is anything after a restart.
+ * the database, awaited, as before, and reads are answered from memory where memory knows the answer:
+ * - the tasks still being worked on are kept whole;
+ * - the keys of every task row are kept (read once at start, then kept up to date by `save` and the
+ *   sweep), so the SDK's read of a task that does not exist yet, which every new task makes, costs no query;
+ * - so are the keys of the tasks with push configs, and the configs of each such task once read.
+ * The SDK reads a task and its push configs on every event it saves; at a thousand pending tasks those
+ * reads were most of the embedded database's work. A finished task is read from the database again.
  */
-function soleOwnerStores(taskStore: TaskStore, pushStore: DatabasePushNotificationStore): { taskStore: TaskStore; pushStore: Required<PushNotificationStore> } {
+async function soleOwnerStores(
+  database: Database,
+  taskStore: TaskStore,
+  pushStore: DatabasePushNotificationStore,
+): Promise<{ taskStore: TaskStore; pushStore: Required<PushNotificationStore>; forget(rows: readonly TaskRowKey[]): void }> {
   const working = new Map<string, Task>();
-  const pushConfigs = new Map<string, TaskPushNotificationConfig[]>();
+  const rows = await database.db.selectFrom('tasks').select(['tenant', 'owner', 'id']).execute();
+  const stored = new Set(rows.map((row) => taskKey(row.tenant, row.owner, row.id)));
+  // The tasks with push configs (most have none): their configs are read once, then kept until they change.
+  const configRows = await database.db.selectFrom('push_notification_configs').select(['tenant', 'owner', 'task_id']).execute();
+  const withConfigs = new Set(configRows.map((row) => taskKey(row.tenant, row.owner, row.task_id)));
+  const pushConfigs = new Map<string, StoredPushNotificationConfig[]>();
+  const pushConfigsOf = async (taskId: string, context: ServerCallContext): Promise<StoredPushNotificationConfig[]> => {
+    const key = scopedTaskKey(context, taskId);
+    if (!withConfigs.has(key)) return [];
+    const known = pushConfigs.get(key);
+    if (known) return structuredClone(known);
+    const configs = await pushStore.loadWithMetadata(taskId, context);
+    if (pushConfigs.size >= MAX_REMEMBERED_PUSH_CONFIGS) pushConfigs.clear();
+    pushConfigs.set(key, structuredClone(configs));
+    return configs;
+  };
   return {
     taskStore: {
       async save(task, context) {
-        await taskStore.save(task, context);
         const key = scopedTaskKey(context, task.id);
+        // Known before the write: a read meanwhile goes to the database, which answers either way.
+        stored.add(key);
+        await taskStore.save(task, context);
         if (isTerminal(task)) {
           working.delete(key);
           pushConfigs.delete(key);
@@ -143,30 +194,38 @@ function soleOwnerStores(taskStore: TaskStore, pushStore: DatabasePushNotificati
         }
       },
       async load(taskId, context) {
-        const task = working.get(scopedTaskKey(context, taskId));
-        return task ? structuredClone(task) : taskStore.load(taskId, context);
+        const key = scopedTaskKey(context, taskId);
+        const task = working.get(key);
+        if (task) return structuredClone(task);
+        return stored.has(key) ? taskStore.load(taskId, context) : undefined;
       },
       list: (params, context) => taskStore.list(params, context),
     },
     pushStore: {
       async save(taskId, context, config) {
-        pushConfigs.delete(scopedTaskKey(context, taskId));
-        await pushStore.save(taskId, context, config);
-      },
-      async load(taskId, context) {
         const key = scopedTaskKey(context, taskId);
-        const known = pushConfigs.get(key);
-        if (known) return structuredClone(known);
-        const configs = await pushStore.load(taskId, context);
-        if (pushConfigs.size >= MAX_REMEMBERED_PUSH_CONFIGS) pushConfigs.clear();
-        pushConfigs.set(key, structuredClone(configs));
-        return configs;
+        withConfigs.add(key);
+        pushConfigs.delete(key);
+        await pushStore.save(taskId, context, config);
+        // A read that began before the write may have kept the configs without this one.
+        pushConfigs.delete(key);
       },
-      loadWithMetadata: (taskId, context) => pushStore.loadWithMetadata(taskId, context),
+      load: async (taskId, context) => (await pushConfigsOf(taskId, context)).map((stored) => stored.config),
+      loadWithMetadata: pushConfigsOf,
       async delete(taskId, context, configId) {
-        pushConfigs.delete(scopedTaskKey(context, taskId));
+        const key = scopedTaskKey(context, taskId);
+        pushConfigs.delete(key);
         await pushStore.delete(taskId, context, configId);
+        pushConfigs.delete(key);
       },
+    },
+    forget(rows) {
+      for (const row of rows) {
+        const key = taskKey(row.tenant, row.owner, row.id);
+        stored.delete(key);
+        withConfigs.delete(key);
+        pushConfigs.delete(key);
+      }
     },
   };
 }
@@ -175,9 +234,9 @@ function soleOwnerStores(taskStore: TaskStore, pushStore: DatabasePushNotificati
  * Deletes finished tasks (and their push configs) past `retention`: older
  * than `maxAgeMs`, or beyond the newest `maxFinished`. Unfinished tasks never.
  */
-export async function sweepTasks(database: Database, retention: TaskRetention, now = Date.now()): Promise<void> {
+export async function sweepTasks(database: Database, retention: TaskRetention, now = Date.now()): Promise<TaskRowKey[]> {
   const cutoff = now - retention.maxAgeMs;
-  await sql`
+  const { rows } = await sql<TaskRowKey>`
     with gone as (
       delete from tasks where (tenant, owner, id) in (
         select tenant, owner, id from tasks where status_state = any(${TERMINAL_STATES})
@@ -185,7 +244,10 @@ export async function sweepTasks(database: Database, retention: TaskRetention, n
             or (tenant, owner, id) in (
               select tenant, owner, id from tasks where status_state = any(${TERMINAL_STATES})
               order by status_last_updated desc, id desc offset ${retention.maxFinished}))
-      ) returning tenant, owner, id)
-    delete from push_notification_configs p using gone g
-    where p.tenant = g.tenant and p.owner = g.owner and p.task_id = g.id`.execute(database.db);
+      ) returning tenant, owner, id),
+    configs as (
+      delete from push_notification_configs p using gone g
+      where p.tenant = g.tenant and p.owner = g.owner and p.task_id = g.id)
+    select tenant, owner, id from gone`.execute(database.db);
+  return rows;
 }

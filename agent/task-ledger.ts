@@ -141,8 +141,10 @@ export function createDatabaseTaskLedger(db: Kysely<DatabaseSchema>, lease: Leas
 
     async finished(run) {
       for (const [id, key] of mine) if (key.owner === run.owner && key.taskId === run.taskId) mine.delete(id);
-      await db.deleteFrom('consents').where('owner', '=', run.owner).where('task_id', '=', run.taskId).execute();
-      await db.deleteFrom('agent_runs').where('owner', '=', run.owner).where('task_id', '=', run.taskId).execute();
+      // One statement, so one write on the way to the task's end.
+      await sql`
+        with settled as (delete from consents where owner = ${run.owner} and task_id = ${run.taskId})
+        delete from agent_runs where owner = ${run.owner} and task_id = ${run.taskId}`.execute(db);
     },
 
     async renew() {

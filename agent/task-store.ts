@@ -35,9 +35,14 @@ const TERMINAL = new Set<TaskState>([
 ]);
 /** A task's key within its caller's scope (tenant and user, as the SDK's own stores scope tasks): no caller sees another's. */
 export function scopedTaskKey(context: ServerCallContext, taskId: string): string {
-  return `${scopeOf(context)}\u0000${taskId}`;
+  return keyOf(scopeOf(context), taskId);
 }
-const scopeOf = (context: ServerCallContext) => JSON.stringify([context.tenant ?? '', context.user?.userName || 'unknown']);
+/** The same key from a stored task's tenant and owner (the database stores' columns). */
+export function taskKey(tenant: string, owner: string, taskId: string): string {
+  return keyOf(scopeFrom(tenant, owner), taskId);
+}
+const scopeFrom = (tenant: string, owner: string) => JSON.stringify([tenant, owner]);
+const scopeOf = (context: ServerCallContext) => scopeFrom(context.tenant ?? '', context.user?.userName || 'unknown');
 const keyOf = (scope: string, taskId: string) => `${scope}\u0000${taskId}`;
 
 export function isTerminal(task: Task): boolean {

@@ -1,7 +1,9 @@
 import { Task, TaskPushNotificationConfig, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
+import { SelectQueryNode, TableNode, type KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../sandbox/storage/database.ts';
+import { waitUntil } from '../../sandbox/test/processes.ts';
 import { databaseState, type AgentState } from '../durable-state.ts';
 
 const caller = (userName: string) => new ServerCallContext({ user: { isAuthenticated: true, userName }, requestedVersion: '1.0' });
@@ -50,5 +52,80 @@ describe('the task stores of an agent that owns its embedded database alone', ()
     expect(await state.pushStore.load(id, bob)).toEqual([]);
     await state.pushStore.delete(id, alice, 'hook-1');
     expect(await state.pushStore.load(id, alice)).toEqual([]);
+  });
+});
+
+/** Counts the SELECTs a store makes, by table, through a Kysely plugin on the same database. */
+function countingReads(database: Database): { database: Database; reads: Map<string, number> } {
+  const reads = new Map<string, number>();
+  const plugin: KyselyPlugin = {
+    transformQuery({ node }) {
+      if (SelectQueryNode.is(node)) {
+        const from = node.from?.froms[0];
+        const table = from && TableNode.is(from) ? from.table.identifier.name : '(other)';
+        reads.set(table, (reads.get(table) ?? 0) + 1);
+      }
+      return node;
+    },
+    transformResult: async ({ result }) => result,
+  };
+  return { database: { ...database, db: database.db.withPlugin(plugin) }, reads };
+}
+
+describe('what the stores of a sole owner read from the database', () => {
+  it('asks nothing about a task, push configs or a conversation that were never written, and still reads those that were', async () => {
+    const counted = countingReads(database);
+    const first = databaseState(counted.database);
+    try {
+      await first.durable;
+      counted.reads.clear();
+      const id = '7f3b5e4c-0d9a-4b82-9c3d-4e5f6a7b8c9d';
+      expect(await first.taskStore.load(id, alice)).toBeUndefined();
+      expect(await first.pushStore.loadWithMetadata!(id, alice)).toEqual([]);
+      expect(await first.conversations.get('alice@clients', 'ctx-new')).toEqual([]);
+      expect([...counted.reads]).toEqual([]);
+
+      await first.taskStore.save(task(id, 'TASK_STATE_COMPLETED'), alice);
+      await first.pushStore.save(id, alice, TaskPushNotificationConfig.fromJSON({ taskId: id, id: 'hook-2', url: 'https://hooks.example/a2a' }));
+      await first.conversations.set('alice@clients', 'ctx-new', [{ role: 'user', parts: [{ text: 'Is jdoe@staff0.com an employee?' }] }]);
+      expect((await first.taskStore.load(id, alice))?.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+      expect((await first.pushStore.loadWithMetadata!(id, alice)).map((stored) => stored.config.id)).toEqual(['hook-2']);
+      expect(await first.conversations.get('alice@clients', 'ctx-new')).toHaveLength(1);
+      expect(counted.reads.get('tasks')).toBe(1);
+      expect(counted.reads.get('push_notification_configs')).toBe(1);
+      expect(counted.reads.get('conversations')).toBe(1);
+    } finally {
+      first.close();
+    }
+
+    // The next start of the agent on the same folder knows what the last one wrote.
+    const second = databaseState(database);
+    try {
+      expect((await second.taskStore.load('7f3b5e4c-0d9a-4b82-9c3d-4e5f6a7b8c9d', alice))?.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+      expect((await second.pushStore.load('7f3b5e4c-0d9a-4b82-9c3d-4e5f6a7b8c9d', alice)).map((config) => config.id)).toEqual(['hook-2']);
+      expect(await second.conversations.get('alice@clients', 'ctx-new')).toHaveLength(1);
+      expect(await second.taskStore.load('7f3b5e4c-0d9a-4b82-9c3d-4e5f6a7b8c9d', bob)).toBeUndefined();
+    } finally {
+      second.close();
+    }
+  });
+
+  it('forgets what the retention sweep deleted', async () => {
+    const own = await openDatabase({ kind: 'pglite', dataDir: undefined });
+    const counted = countingReads(own);
+    // Every finished task is past retention: the sweep (every second at this retention) deletes it.
+    const swept = databaseState(counted.database, { maxAgeMs: 1000, maxFinished: 0 });
+    try {
+      const id = '8a4c6f5d-1e0b-4c93-8d4e-5f6a7b8c9d0e';
+      await swept.taskStore.save(task(id, 'TASK_STATE_COMPLETED'), alice);
+      // Until the sweep has deleted the task.
+      await waitUntil(async () => ((await own.db.selectFrom('tasks').select('id').where('id', '=', id).execute()).length === 0 ? true : undefined));
+      counted.reads.clear();
+      expect(await swept.taskStore.load(id, alice)).toBeUndefined();
+      expect(counted.reads.get('tasks')).toBeUndefined();
+    } finally {
+      swept.close();
+      await own.close();
+    }
   });
 });
