@@ -21,6 +21,8 @@ export interface PostgresServer {
   /** The URL of a database on this server (which need not exist). */
   url(database: string): string;
   readonly port: number;
+  /** The server's main process (its postmaster), for readings from /proc. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -113,8 +115,9 @@ export async function startPostgresServer(options: { copyBinaries?: boolean } = 
   const [port] = await freePorts(1);
   const password = randomBytes(12).toString('hex');
   const log: string[] = [];
+  const databaseDir = mkdtempSync(join(tmpdir(), 'sandbox-postgres-'));
   const server = new Server({
-    databaseDir: mkdtempSync(join(tmpdir(), 'sandbox-postgres-')),
+    databaseDir,
     port: port!,
     user: 'postgres',
     password,
@@ -136,6 +139,8 @@ export async function startPostgresServer(options: { copyBinaries?: boolean } = 
   let count = 0;
   return {
     port: port!,
+    // postmaster.pid's first line is the server's process id.
+    pid: Number(readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]),
     url,
     async createDatabase() {
       const name = `test_${process.pid}_${++count}_${randomBytes(3).toString('hex')}`;

@@ -3,7 +3,7 @@ import { startPostgresServer } from '../../sandbox/test/postgres-server.ts';
 import { runCommand, type RunningCommand } from '../../sandbox/test/processes.ts';
 import { startAgentProcessStack, type AgentProcessStack } from './agent-process-stack.ts';
 import { answersFor, benchPeople, questionAbout, type BenchPerson } from './bench-tenant.ts';
-import { readProcessCpuMs, readProcessMemory } from './process-memory.ts';
+import { readProcessCpuMs, readProcessMemory, readProcessTreeCpuMs } from './process-memory.ts';
 import type { Random } from './random.ts';
 import { check, figure, type BenchmarkResult, type Check } from './report.ts';
 import { percentile } from './stats.ts';
@@ -164,7 +164,10 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     const allPendingMs = performance.now() - startedAt;
     const pendingRssKiB = readProcessMemory(pid).rssKiB;
 
-    const servicesCpu = () => Object.fromEntries(Object.entries(stack.otherPids).map(([name, other]) => [name, readProcessCpuMs(other)]));
+    const servicesCpu = (): Record<string, number> => ({
+      ...Object.fromEntries(Object.entries(stack.otherPids).map(([name, other]) => [name, readProcessCpuMs(other)])),
+      ...(postgres ? { postgres: readProcessTreeCpuMs(postgres.pid) } : {}),
+    });
     const agentCpuAtFirstApproval = readProcessCpuMs(pid);
     const servicesCpuAtFirstApproval = servicesCpu();
     for (const request of options.random.shuffle(requests)) {
@@ -237,7 +240,7 @@ async function askAndApproveAtOnce(stack: AgentProcessStack, person: BenchPerson
   if (turn.finalState !== 'COMPLETED') throw new Error(`Warm-up turn for ${person.email} ended ${turn.finalState}: ${turn.answer}`);
 }
 
-const SERVICE_LABEL: Record<string, string> = { tenant: 'tenant', 'hr-api': 'HR API', gemini: 'mock-gemini', flows: 'flow console' };
+const SERVICE_LABEL: Record<string, string> = { tenant: 'tenant', 'hr-api': 'HR API', gemini: 'mock-gemini', flows: 'flow console', postgres: 'PostgreSQL server' };
 
 const STORE_LABEL: Record<AgentStore, string> = {
   memory: 'memory (AGENT_STATE=memory)',
@@ -279,7 +282,7 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       `with all ${n} pending; peak is VmHWM at the end; per pending consent = (pending − baseline) / ${n}. ` +
       'Reset: the connection broke with no answer; refused: the agent still said 503 after the client\'s retries. ' +
       'CPU per approved consent: user + system time from the first approval to the last answer, divided by the approvals; the agent\'s from /proc/<pid>/stat, ' +
-      'each other service\'s (tenant, HR API, mock-gemini, flow console) likewise.',
+      'each other service\'s (tenant, HR API, mock-gemini, flow console) likewise, and the PostgreSQL server\'s (its processes together) when it holds the state.',
     figures: [
       figure('COMPLETED', 'count', batches.map((b) => b.completed)),
       figure('wrong-employee answers', 'count', batches.map((b) => b.wrongAnswers)),

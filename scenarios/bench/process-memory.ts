@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * A process's memory as the kernel accounts it (proc(5), /proc/<pid>/status):
@@ -35,6 +35,30 @@ export function readProcessCpuMs(pid: number): number {
   // The command name (field 2) may hold spaces; the fields after it are counted from its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error(`/proc/${pid}/stat has no CPU times`);
+  return ticks * 10;
+}
+
+/**
+ * CPU time of a process and its children, in milliseconds: the process's own user and system time, its
+ * reaped children's (fields 16 and 17), and that of each child still running (a PostgreSQL server: its
+ * postmaster and a backend per connection).
+ */
+export function readProcessTreeCpuMs(pid: number): number {
+  const fieldsOf = (stat: string) => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const own = fieldsOf(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // Exited meanwhile.
+    }
+    const fields = fieldsOf(stat);
+    if (Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
+  }
   if (!Number.isFinite(ticks)) throw new Error(`/proc/${pid}/stat has no CPU times`);
   return ticks * 10;
 }
