@@ -1,4 +1,4 @@
-import type { ListTasksRequest, Task, TaskPushNotificationConfig } from '@a2a-js/sdk';
+import { TaskState, type ListTasksRequest, type Task, type TaskPushNotificationConfig } from '@a2a-js/sdk';
 import {
   InMemoryPushNotificationStore,
   type PushNotificationStore,
@@ -148,8 +148,10 @@ export interface TaskRowKey {
 }
 
 /**
- * The SDK's stores for a database only this process writes (its own PGlite folder): every write goes to
- * the database, awaited, as before, and reads are answered from memory where memory knows the answer:
+ * The SDK's stores for a database only this process writes (its own PGlite folder). Every write goes to
+ * the database; the SDK awaits each before it tells the caller of the event, except a working task's
+ * progress (see `isProgress`), which is written in the background. Reads are answered from memory where
+ * memory knows the answer:
  * - the tasks still being worked on are kept whole;
  * - the keys of every task row are kept (read once at start, then kept up to date by `save` and the
  *   sweep), so the SDK's read of a task that does not exist yet, which every new task makes, costs no query;
@@ -183,6 +185,15 @@ async function soleOwnerStores(
     taskStore: {
       async save(task, context) {
         const key = scopedTaskKey(context, task.id);
+        if (isProgress(task) && working.has(key)) {
+          // Progress of a task already written: kept in memory at once and written in the background.
+          // Writes reach the database in the order they are asked for, so the next state the caller
+          // may act on, written and awaited after this one, is never older in the database than this.
+          // A failed write needs no retry: every save writes the whole task, and the next one will.
+          working.set(key, structuredClone(task));
+          taskStore.save(task, context).catch(() => undefined);
+          return;
+        }
         // Known before the write: a read meanwhile goes to the database, which answers either way.
         stored.add(key);
         await taskStore.save(task, context);
@@ -228,6 +239,14 @@ async function soleOwnerStores(
       }
     },
   };
+}
+
+/**
+ * A task working on, with nothing for its caller to act on: its next state (AUTH_REQUIRED,
+ * INPUT_REQUIRED or its end) follows, and is written before anyone is told of it.
+ */
+function isProgress(task: Task): boolean {
+  return task.status?.state === TaskState.TASK_STATE_WORKING;
 }
 
 /**

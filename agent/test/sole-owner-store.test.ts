@@ -129,3 +129,38 @@ describe('what the stores of a sole owner read from the database', () => {
     }
   });
 });
+
+describe('how a sole owner writes a task', () => {
+  it('writes a working task’s progress in the background, in order: the state a caller acts on is awaited and never older in the database', async () => {
+    const id = '9b5d7a6e-2f1c-4da4-9e5f-6a7b8c9d0e1f';
+    const other = '1d7f9c8a-4b3e-4fc6-9a7b-8c9d0e1f2a3b';
+    await state.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
+    await state.taskStore.save(task(other, 'TASK_STATE_WORKING'), alice);
+    let answered = false;
+    // While a transaction holds the embedded database's one connection, no write can be committed.
+    await database.db.transaction().execute(async () => {
+      // Progress resolves at once (this would never return otherwise: the write waits for the connection) ...
+      await state.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
+      expect((await state.taskStore.load(id, alice))?.status?.state).toBe(TaskState.TASK_STATE_WORKING);
+      // ... and a state the caller may act on waits for its write.
+      void state.taskStore.save(task(id, 'TASK_STATE_INPUT_REQUIRED'), alice).then(() => (answered = true));
+      await state.taskStore.save(task(other, 'TASK_STATE_WORKING'), alice);
+      expect(answered).toBe(false);
+    });
+    await waitUntil(async () => (answered ? true : undefined));
+    // The progress, asked for first, was written first: it did not overwrite INPUT_REQUIRED.
+    const rows = await database.db.selectFrom('tasks').select('status_state').where('id', '=', id).execute();
+    expect(rows).toEqual([{ status_state: 'TASK_STATE_INPUT_REQUIRED' }]);
+    expect((await state.taskStore.load(id, alice))?.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+
+    // A first save is awaited, progress or not: the task exists in the database once anyone hears of it.
+    const fresh = '0c6e8b7f-3a2d-4eb5-8f6a-7b8c9d0e1f2a';
+    let created = false;
+    await database.db.transaction().execute(async () => {
+      void state.taskStore.save(task(fresh, 'TASK_STATE_WORKING'), alice).then(() => (created = true));
+      await state.taskStore.save(task(other, 'TASK_STATE_WORKING'), alice);
+      expect(created).toBe(false);
+    });
+    await waitUntil(async () => (created ? true : undefined));
+  });
+});
