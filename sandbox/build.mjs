@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cacheDir, repoRoot, writeFileAtomically } from './cache.mjs';
+import { cacheDir, makeFolderAtomically, repoRoot, writeFileAtomically } from './cache.mjs';
 
 // Plain JavaScript: `npm run sandbox` runs this file with Node alone, before any TypeScript is loaded.
 //
@@ -82,19 +82,14 @@ export async function buildSandbox(entries = SANDBOX_ENTRIES, root = repoRoot) {
     const now = new Date();
     utimesSync(dir, now, now);
   } else {
-    const partial = `${dir}.partial-${process.pid}`;
-    for (const file of result.outputFiles) {
-      const target = join(partial, relative(outRoot, file.path));
-      mkdirSync(dirname(target), { recursive: true });
-      writeFileSync(target, file.contents);
-    }
-    try {
-      renameSync(partial, dir);
-    } catch (error) {
-      // Another start of the same sources finished first: its folder holds the same files.
-      rmSync(partial, { recursive: true, force: true });
-      if (!existsSync(dir)) throw error;
-    }
+    // Another start of the same sources may finish first: its folder holds the same files.
+    makeFolderAtomically(dir, (partial) => {
+      for (const file of result.outputFiles) {
+        const target = join(partial, relative(outRoot, file.path));
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, file.contents);
+      }
+    });
   }
   pruneBuilds(cache, dir);
   recordBuild(cache, { dir, entries: [...entries], inputs: Object.fromEntries(Object.keys(result.metafile.inputs).map((input) => [input, stamp(join(root, input))])) });

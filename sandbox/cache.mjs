@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
@@ -21,5 +21,22 @@ export function writeFileAtomically(path, data) {
     renameSync(partial, path);
   } finally {
     rmSync(partial, { force: true });
+  }
+}
+
+/**
+ * Makes the folder `dir` whole or not at all: `fill` writes its contents into a partial folder beside it, which
+ * is then renamed into place. If another writer placed `dir` first, theirs is kept (it holds the same files).
+ */
+export function makeFolderAtomically(dir, fill) {
+  const partial = `${dir}.partial-${process.pid}-${threadId}`;
+  try {
+    mkdirSync(dirname(dir), { recursive: true });
+    fill(partial);
+    renameSync(partial, dir);
+  } catch (error) {
+    if (!existsSync(dir)) throw error;
+  } finally {
+    rmSync(partial, { recursive: true, force: true });
   }
 }

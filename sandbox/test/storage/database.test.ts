@@ -299,7 +299,7 @@ describe('where a service keeps its state', () => {
 });
 
 describe('a new embedded database', () => {
-  it('is made in full once, then loaded from the files that first one left; a broken template is dropped', async () => {
+  it('is made in full once, then loaded from the files that first one left (a folder on disk, a tar in memory); a broken template is dropped', async () => {
     const template = join(scratchDir(), 'cache', 'initdb.tar');
     const query = async (dataDir: string | undefined) => {
       const thread = await startPgliteThread(dataDir, undefined, template);
@@ -323,8 +323,18 @@ describe('a new embedded database', () => {
     expect((await reopened.query('select note from kept', [])).rows).toEqual([{ note: 'written' }]);
     await reopened.close();
 
+    // On disk, a new database is copied from the same files kept as a folder: a broken tar is not even read ...
+    const folder = template.replace(/\.tar$/, '');
+    expect(existsSync(join(folder, 'PG_VERSION'))).toBe(true);
     writeFileSync(template, 'not a tar file');
     expect(await query(join(scratchDir(), 'db'))).toEqual(full);
+    expect(readFileSync(template, 'utf8')).toBe('not a tar file');
+    // ... while one in memory loads the tar, finds it broken, is made in full and leaves a good one.
+    expect(await query(undefined)).toEqual(full);
     expect(readFileSync(template).length).toBeGreaterThan(1_000_000);
+    // A broken folder is dropped: the database comes from the tar, and leaves the folder again.
+    rmSync(join(folder, 'global'), { recursive: true });
+    expect(await query(join(scratchDir(), 'db'))).toEqual(full);
+    expect(existsSync(join(folder, 'global'))).toBe(true);
   });
 });
