@@ -113,6 +113,8 @@ export function createDatabaseConversations(
  * The conversations of a database only this process writes (its own PGlite folder): the keys of the rows
  * are kept in memory (read once, then kept up to date by `set` and `sweep`), so asking for a conversation
  * that was never written, as every new task does, costs no query. The rows themselves are still read.
+ * `set` resolves once its write is asked for: this database runs writes in the order they are asked for,
+ * so the conversation is written by the time the task's next state (asked for after it, and awaited) is.
  */
 export async function soleOwnerConversations(inner: DatabaseConversations): Promise<DatabaseConversations> {
   const keyOf = ({ owner, contextId }: ConversationKey) => JSON.stringify([owner, contextId]);
@@ -120,9 +122,11 @@ export async function soleOwnerConversations(inner: DatabaseConversations): Prom
   return {
     get: async (owner, contextId) => (stored.has(keyOf({ owner, contextId })) ? inner.get(owner, contextId) : []),
     async set(owner, contextId, contents) {
-      // Known before the write: a read meanwhile goes to the database, which answers either way.
+      // Known before the write: a read meanwhile goes to the database, which runs it after the write.
       stored.add(keyOf({ owner, contextId }));
-      await inner.set(owner, contextId, contents);
+      // Not awaited (above). A failed write leaves the conversation as it was; the task's next write, on the
+      // same database, fails too, and says so.
+      inner.set(owner, contextId, contents).catch(() => undefined);
     },
     async sweep() {
       const gone = await inner.sweep();

@@ -289,17 +289,12 @@ export function createExecutor(options: ExecutorOptions): HrAgentExecutor {
         return;
       }
       if (running.closed) return;
+      await options.conversations.set(owner, contextId, result.transcript);
       if (result.kind === 'input_required') {
-        // The caller's reply is planned with this conversation: it is kept before the question is asked.
-        await options.conversations.set(owner, contextId, result.transcript);
         publishStatus(TaskState.TASK_STATE_INPUT_REQUIRED, result.question);
         return;
       }
-      // The conversation and the answer are written together: the conversation is asked for first, and
-      // writes reach the database in order, so it is kept by the time the answer is (one commit, not two).
-      const kept = options.conversations.set(owner, contextId, result.transcript);
       finishWith(TaskState.TASK_STATE_COMPLETED, result.text);
-      await kept;
     };
 
     /** Ends the task with what `error` means for the caller, unless it has ended already. */

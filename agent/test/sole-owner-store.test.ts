@@ -131,7 +131,7 @@ describe('what the stores of a sole owner read from the database', () => {
 });
 
 describe('how a sole owner writes a task', () => {
-  it('writes a working task’s progress in the background, in order: the state a caller acts on is awaited and never older in the database', async () => {
+  it('writes a working task’s progress and its conversation in the background, in order: the state a caller acts on is awaited and never older in the database', async () => {
     const id = '9b5d7a6e-2f1c-4da4-9e5f-6a7b8c9d0e1f';
     const other = '1d7f9c8a-4b3e-4fc6-9a7b-8c9d0e1f2a3b';
     await state.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
@@ -152,6 +152,18 @@ describe('how a sole owner writes a task', () => {
     const rows = await database.db.selectFrom('tasks').select('status_state').where('id', '=', id).execute();
     expect(rows).toEqual([{ status_state: 'TASK_STATE_INPUT_REQUIRED' }]);
     expect((await state.taskStore.load(id, alice))?.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+
+    // The conversation is written the same way: asked for before the task's next state, written with or before it.
+    let asked = false;
+    await database.db.transaction().execute(async () => {
+      await state.conversations.set('alice@clients', 'ctx-ordered', [{ role: 'user', parts: [{ text: 'Is jdoe@staff0.com an employee?' }] }]);
+      void state.taskStore.save(task(id, 'TASK_STATE_INPUT_REQUIRED'), alice).then(() => (asked = true));
+      await state.taskStore.save(task(other, 'TASK_STATE_WORKING'), alice);
+      expect(asked).toBe(false);
+    });
+    await waitUntil(async () => (asked ? true : undefined));
+    const kept = await database.db.selectFrom('conversations').select('context_id').where('context_id', '=', 'ctx-ordered').execute();
+    expect(kept).toEqual([{ context_id: 'ctx-ordered' }]);
 
     // A first save is awaited, progress or not: the task exists in the database once anyone hears of it.
     const fresh = '0c6e8b7f-3a2d-4eb5-8f6a-7b8c9d0e1f2a';
