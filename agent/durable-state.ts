@@ -150,7 +150,8 @@ export interface TaskRowKey {
 /**
  * The SDK's stores for a database only this process writes (its own PGlite folder). Every write goes to
  * the database; the SDK awaits each before it tells the caller of the event, except a working task's
- * progress (see `isProgress`), which is written in the background. Reads are answered from memory where
+ * progress (see `isProgress`), which is written in the background, or not at all when the task's next
+ * save comes first. Reads are answered from memory where
  * memory knows the answer:
  * - the tasks still being worked on are kept whole;
  * - the keys of every task row are kept (read once at start, then kept up to date by `save` and the
@@ -181,19 +182,30 @@ async function soleOwnerStores(
     pushConfigs.set(key, structuredClone(configs));
     return configs;
   };
+  /** Progress not written yet, by task; written together after PROGRESS_WRITE_DELAY_MS. */
+  const progress = new Map<string, { task: Task; context: ServerCallContext }>();
+  let progressTimer: NodeJS.Timeout | undefined;
+  const writeProgress = () => {
+    progressTimer = undefined;
+    // Writes reach the database in the order they are asked for, so the state the caller may act on that
+    // follows, written and awaited after these, is never older in the database than this progress.
+    // A failed write needs no retry: every save writes the whole task, and the next one will.
+    for (const { task, context } of progress.values()) taskStore.save(task, context).catch(() => undefined);
+    progress.clear();
+  };
   return {
     taskStore: {
       async save(task, context) {
         const key = scopedTaskKey(context, task.id);
         if (isProgress(task) && working.has(key)) {
-          // Progress of a task already written: kept in memory at once and written in the background.
-          // Writes reach the database in the order they are asked for, so the next state the caller
-          // may act on, written and awaited after this one, is never older in the database than this.
-          // A failed write needs no retry: every save writes the whole task, and the next one will.
+          // Progress of a task already written: kept in memory at once and written a little later, unless
+          // the task's next save, which writes the whole task, comes first (it mostly does).
           working.set(key, structuredClone(task));
-          taskStore.save(task, context).catch(() => undefined);
+          progress.set(key, { task, context });
+          progressTimer ??= setTimeout(writeProgress, PROGRESS_WRITE_DELAY_MS);
           return;
         }
+        progress.delete(key);
         // Known before the write: a read meanwhile goes to the database, which answers either way.
         stored.add(key);
         await taskStore.save(task, context);
@@ -240,6 +252,13 @@ async function soleOwnerStores(
     },
   };
 }
+
+/**
+ * How long a working task's progress waits before it is written: most tasks save their next state (which
+ * writes the whole task) sooner, and their progress is then never written on its own. After `kill -9`, a
+ * task may be found this much behind its last progress (see README, "State and restarts").
+ */
+const PROGRESS_WRITE_DELAY_MS = 100;
 
 /**
  * A task working on, with nothing for its caller to act on: its next state (AUTH_REQUIRED,

@@ -1,7 +1,7 @@
 import { Task, TaskPushNotificationConfig, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
 import { SelectQueryNode, TableNode, type KyselyPlugin } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Database } from '../../sandbox/storage/database.ts';
 import { waitUntil } from '../../sandbox/test/processes.ts';
 import { databaseState, type AgentState } from '../durable-state.ts';
@@ -136,6 +136,9 @@ describe('how a sole owner writes a task', () => {
     const other = '1d7f9c8a-4b3e-4fc6-9a7b-8c9d0e1f2a3b';
     await state.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
     await state.taskStore.save(task(other, 'TASK_STATE_WORKING'), alice);
+    const stateInDatabase = async (taskId: string) =>
+      (await database.db.selectFrom('tasks').select('status_state').where('id', '=', taskId).executeTakeFirst())?.status_state;
+
     let answered = false;
     // While a transaction holds the embedded database's one connection, no write can be committed.
     await database.db.transaction().execute(async () => {
@@ -148,9 +151,7 @@ describe('how a sole owner writes a task', () => {
       expect(answered).toBe(false);
     });
     await waitUntil(async () => (answered ? true : undefined));
-    // The progress, asked for first, was written first: it did not overwrite INPUT_REQUIRED.
-    const rows = await database.db.selectFrom('tasks').select('status_state').where('id', '=', id).execute();
-    expect(rows).toEqual([{ status_state: 'TASK_STATE_INPUT_REQUIRED' }]);
+    expect(await stateInDatabase(id)).toBe('TASK_STATE_INPUT_REQUIRED');
     expect((await state.taskStore.load(id, alice))?.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
 
     // The conversation is written the same way: asked for before the task's next state, written with or before it.
@@ -174,5 +175,37 @@ describe('how a sole owner writes a task', () => {
       expect(created).toBe(false);
     });
     await waitUntil(async () => (created ? true : undefined));
+  });
+
+  it('writes progress that nothing followed within its delay, before the state that follows it', async () => {
+    // An agent state of its own: no progress of another test is waiting to be written.
+    const own = await openDatabase({ kind: 'pglite', dataDir: undefined });
+    const fresh = databaseState(own);
+    try {
+      const id = '2e8a0d9b-5c4f-4ad7-8b8c-9d0e1f2a3b4c';
+      const stateInDatabase = async () => (await own.db.selectFrom('tasks').select('status_state').where('id', '=', id).executeTakeFirst())?.status_state;
+      await fresh.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
+      let answered = false;
+      await own.db.transaction().execute(async () => {
+        vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+        try {
+          await fresh.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
+          // The delay passes: the progress's write is asked for now, behind the transaction.
+          vi.advanceTimersByTime(1000);
+        } finally {
+          vi.useRealTimers();
+        }
+        void fresh.taskStore.save(task(id, 'TASK_STATE_AUTH_REQUIRED'), alice).then(() => (answered = true));
+      });
+      await waitUntil(async () => (answered ? true : undefined));
+      expect(await stateInDatabase()).toBe('TASK_STATE_AUTH_REQUIRED');
+
+      // Progress with nothing after it is written on its own.
+      await fresh.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
+      await waitUntil(async () => ((await stateInDatabase()) === 'TASK_STATE_WORKING' ? true : undefined));
+    } finally {
+      fresh.close();
+      await own.close();
+    }
   });
 });
