@@ -31,8 +31,8 @@ const { dataDir, template } = workerData;
 const MEMORY_SETTINGS = ['-c', 'shared_buffers=16MB', '-c', 'max_connections=10'];
 
 /**
- * The template as a folder beside the tar, for a new database on disk: copying a folder takes a tenth of
- * the time PGlite takes to unpack the tar into one (about 50 ms against 500 here). The tar stays for
+ * The template as a folder beside the tar, for a new database on disk: copying the folder and opening the
+ * copy took about 0.3 s here, against about 0.55 s for PGlite to unpack the tar into one. The tar stays for
  * databases in memory, which PGlite can only load from a tar.
  */
 const templateFolder = template?.replace(/\.tar$/, '');

@@ -27,16 +27,33 @@ export function readProcessMemory(pid: number): ProcessMemory {
 }
 
 /**
- * CPU time a process has used so far, user plus system, in milliseconds (proc(5), /proc/<pid>/stat
- * fields 14 and 15, in clock ticks of 10 ms on Linux).
+ * The fields of /proc/<pid>/stat after the command name (proc(5)): index 0 is field 3 (state). The command
+ * name (field 2) may hold spaces, so the fields are counted from its closing parenthesis. Undefined when
+ * the process is gone.
  */
-export function readProcessCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces; the fields after it are counted from its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
+function statFields(pid: number | string): string[] | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Clock ticks of 10 ms on Linux, as milliseconds; a process whose times cannot be read is an error. */
+function ticksToMs(pid: number, ticks: number): number {
   if (!Number.isFinite(ticks)) throw new Error(`/proc/${pid}/stat has no CPU times`);
   return ticks * 10;
+}
+
+/**
+ * CPU time a process has used so far, user plus system, in milliseconds (proc(5), /proc/<pid>/stat
+ * fields 14 and 15).
+ */
+export function readProcessCpuMs(pid: number): number {
+  const fields = statFields(pid) ?? [];
+  return ticksToMs(pid, Number(fields[11]) + Number(fields[12]));
 }
 
 /**
@@ -45,20 +62,12 @@ export function readProcessCpuMs(pid: number): number {
  * postmaster and a backend per connection).
  */
 export function readProcessTreeCpuMs(pid: number): number {
-  const fieldsOf = (stat: string) => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const own = fieldsOf(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  const own = statFields(pid) ?? [];
   let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // Exited meanwhile.
-    }
-    const fields = fieldsOf(stat);
-    if (Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
+    const fields = statFields(entry); // Undefined: exited meanwhile.
+    if (fields && Number(fields[1]) === pid) ticks += Number(fields[11]) + Number(fields[12]);
   }
-  if (!Number.isFinite(ticks)) throw new Error(`/proc/${pid}/stat has no CPU times`);
-  return ticks * 10;
+  return ticksToMs(pid, ticks);
 }
