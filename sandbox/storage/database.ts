@@ -43,8 +43,11 @@ export interface Database {
    * On PGlite the whole batch is one message to its thread. For group commit, see write-queue.ts.
    */
   runTogether(queries: readonly CompiledQuery[]): Promise<void>;
-  /** NOTIFY: sent when the surrounding transaction commits (at once outside one); payloads up to 8000 bytes. */
-  notify(channel: string, payload: string): Promise<void>;
+  /**
+   * NOTIFY: sent when the surrounding transaction commits (at once outside one); payloads up to 8000 bytes.
+   * Several payloads go in one statement and are delivered in the order given (identical ones once).
+   */
+  notify(channel: string, payloads: string | readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,9 +91,15 @@ export async function openDatabase(location: DatabaseLocation, options: OpenData
       schemaVersion,
       runTogether,
       listen: (channel, onPayload) => listener.listen(channel, onPayload),
-      async notify(channel, payload) {
+      async notify(channel, payloads) {
         assertChannel(channel);
-        await sql`select pg_notify(${channel}, ${payload})`.execute(db);
+        if (typeof payloads === 'string') {
+          await sql`select pg_notify(${channel}, ${payloads})`.execute(db);
+          return;
+        }
+        if (payloads.length === 0) return;
+        // pg_notify is volatile, so it runs after the sort: in the order of the array.
+        await sql`select pg_notify(${channel}, payload) from unnest(${payloads}::text[]) with ordinality as given(payload, n) order by n`.execute(db);
       },
       close: () => (closing ??= listener.close().then(() => db.destroy())),
     };
@@ -157,7 +166,21 @@ async function openPglite(dataDir: string | undefined, signal: AbortSignal | und
 
 async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<Opened> {
   const description = `PostgreSQL at ${maskedUrl(url)}`;
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000 });
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  // A connection has its own deadline to open; a query waits longer for a free one, since under load
+  // (a thousand tasks starting at once) the queue for the pool is long, not the server gone.
+  class Client extends pg.Client {
+    constructor(config?: pg.ClientConfig) {
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    Client,
+    connectionTimeoutMillis: Math.max(connectTimeoutMs, POOL_WAIT_MS),
+    query_timeout: QUERY_TIMEOUT_MS,
+  });
   // An idle connection the server drops must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
@@ -184,6 +207,11 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     },
   };
 }
+
+/** How long a query waits for one of the pool's connections at most. */
+const POOL_WAIT_MS = 30_000;
+/** How long a PostgreSQL server may take to answer one query. */
+const QUERY_TIMEOUT_MS = 30_000;
 
 /** A DATABASE_URL fit for logs: user, host, port and database, no password. */
 export function maskedUrl(url: string): string {

@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListTasksRequest, Task, TaskState } from '@a2a-js/sdk';
@@ -77,6 +78,11 @@ describe.concurrent.each(stores())('the database on $name', ({ fresh }) => {
       await database.notify('task_events', '{"task":"9b2f8f5e"}');
       await waitUntil(async () => (heard.length > 0 ? true : undefined), 5_000);
       expect(heard).toEqual(['{"task":"9b2f8f5e"}']);
+      // Many in one statement, in the order given; a payload with quotes and commas stays whole.
+      const batch = Array.from({ length: 300 }, (_, i) => JSON.stringify({ n: 299 - i, text: `it's, "${i}"` }));
+      await database.notify('task_events', batch);
+      await waitUntil(async () => (heard.length === 301 ? true : undefined), 5_000);
+      expect(heard.slice(1)).toEqual(batch);
       await stop();
       await expect(database.listen('task events; drop table tasks', () => {})).rejects.toThrow(TypeError);
     } finally {
@@ -215,6 +221,36 @@ describe('the database on PostgreSQL', () => {
       expect(heard.sort()).toEqual(['a:first', 'a:second', 'b:first']);
     } finally {
       await Promise.all([listening.close(), notifying.close()]);
+    }
+  });
+
+  it('gives up on a server that accepts the connection and never answers, after the connect deadline', async () => {
+    const silent = createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const started = performance.now();
+      const error = await openDatabase({ kind: 'postgres', url: `postgres://sandbox@127.0.0.1:${port}/sandbox` }, { connectTimeoutMs: 300 }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: 'database_unreachable' });
+      // Well before the pool's own wait for a free connection (30 s).
+      expect(performance.now() - started).toBeLessThan(20_000);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('lets a query wait for a busy pool longer than a connection may take to open', async () => {
+    const database = await openDatabase({ kind: 'postgres', url: await postgres.createDatabase() }, { connectTimeoutMs: 1000 });
+    try {
+      // The pool's ten connections are busy for 2.5 s; the eleventh query waits for one and is answered.
+      const busy = Array.from({ length: 10 }, () => sql`select pg_sleep(2.5)`.execute(database.db));
+      const waiting = sql<{ n: number }>`select 1 as n`.execute(database.db);
+      await Promise.all(busy);
+      expect((await waiting).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await database.close();
     }
   });
 
