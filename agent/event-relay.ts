@@ -27,6 +27,8 @@ const TASK_EVENTS = 'agent_task_events';
 const CANCELS = 'agent_task_cancels';
 /** PostgreSQL's NOTIFY limit is 8000 bytes; leave room for the envelope. */
 const MAX_PAYLOAD_BYTES = 7800;
+/** Events sent in one NOTIFY statement at most (its parameter stays under a few MB). */
+const MAX_EVENTS_PER_NOTIFY = 256;
 
 const ENDING = new Set<TaskState>([
   TaskState.TASK_STATE_COMPLETED,
@@ -181,12 +183,24 @@ export function createEventRelay(): EventRelay {
           }
         }),
       );
-      // One after another: a pool would otherwise let a task's final status overtake its artifact.
-      let queue = Promise.resolve();
+      // One statement at a time, each sending every event saved meanwhile, in order: a pool would
+      // otherwise let a task's final status overtake its artifact. At a thousand tasks in flight,
+      // a statement per event kept a connection busy with nothing else.
+      const pending: string[] = [];
+      let sending = false;
+      const sendPending = async () => {
+        while (pending.length > 0) {
+          await opened.notify(TASK_EVENTS, pending.splice(0, MAX_EVENTS_PER_NOTIFY)).catch(() => undefined);
+        }
+        sending = false;
+      };
       send = (owner, taskId, event) => {
         let payload = JSON.stringify({ from: me, owner, taskId, event } satisfies Envelope);
         if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) payload = JSON.stringify({ from: me, owner, taskId } satisfies Envelope);
-        queue = queue.then(() => opened.notify(TASK_EVENTS, payload)).catch(() => undefined);
+        pending.push(payload);
+        if (sending) return;
+        sending = true;
+        void sendPending();
       };
     },
 
