@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { TaskState, type ListTasksRequest, type Task, type TaskPushNotificationConfig } from '@a2a-js/sdk';
 import {
   InMemoryPushNotificationStore,
@@ -7,8 +8,9 @@ import {
   type TaskStore,
 } from '@a2a-js/sdk/server';
 import { DatabasePushNotificationStore, DatabaseTaskStore } from '@a2a-js/sdk/server/database';
-import { sql } from 'kysely';
+import { expressionBuilder, InsertQueryNode, OnConflictNode, sql, TableNode, type KyselyPlugin } from 'kysely';
 import type { Database } from '../sandbox/storage/database.ts';
+import type { DatabaseSchema } from '../sandbox/storage/schema.ts';
 import { createConversations, createDatabaseConversations, soleOwnerConversations, type Conversations } from './conversations.ts';
 import { createDatabaseTaskLedger, NO_LEDGER, type DatabaseTaskLedger, type LeaseTimes, type TaskLedger } from './task-ledger.ts';
 import { createTaskStore, DEFAULT_TASK_RETENTION, isTerminal, scopedTaskKey, taskKey, type TaskRetention } from './task-store.ts';
@@ -29,6 +31,8 @@ export interface AgentState {
   ledger: TaskLedger;
   /** Resolves once the database is open (at once in memory); the durable parts, if any. */
   durable: Promise<DurableState | undefined>;
+  /** Another agent process wrote this task (or changed its push configs): what this one remembers of it is dropped. */
+  changedElsewhere(owner: string, taskId: string): void;
   close(): void;
 }
 
@@ -47,6 +51,7 @@ export function memoryState(retention: TaskRetention = DEFAULT_TASK_RETENTION): 
     conversations: createConversations({ maxAgeMs: retention.maxAgeMs }),
     ledger: NO_LEDGER,
     durable: Promise.resolve(undefined),
+    changedElsewhere: () => {},
     close: () => taskStore.close(),
   };
 }
@@ -62,7 +67,10 @@ export function databaseState(
 ): AgentState {
   const opened = Promise.resolve(database);
   const parts = opened.then(async (db) => {
-    const stores = { taskStore: new DatabaseTaskStore(db.db), pushStore: new DatabasePushNotificationStore(db.db) };
+    const stores = {
+      taskStore: new DatabaseTaskStore(db.db.withPlugin(FINISHED_TASKS_STAY_FINISHED)),
+      pushStore: new DatabasePushNotificationStore(db.db),
+    };
     const conversations = createDatabaseConversations(db.db, { maxAgeMs: retention.maxAgeMs });
     // A PGlite folder belongs to this process alone: nobody else changes its tasks, so reads may come from memory.
     if (db.kind === 'pglite') {
@@ -79,9 +87,10 @@ export function databaseState(
         },
       };
     }
+    const runner = await runnerStores(db, stores.taskStore, stores.pushStore);
     return {
       database: db,
-      ...stores,
+      ...runner,
       conversations,
       ledger: createDatabaseTaskLedger(db.db, lease),
       sweep: async () => {
@@ -130,6 +139,9 @@ export function databaseState(
     conversations,
     ledger,
     durable: parts.then((p) => ({ database: p.database, ledger: p.ledger })),
+    changedElsewhere(owner, taskId) {
+      void parts.then((p) => ('changedElsewhere' in p ? p.changedElsewhere(owner, taskId) : undefined)).catch(() => undefined);
+    },
     close() {
       closed = true;
       clearInterval(timer);
@@ -249,6 +261,157 @@ async function soleOwnerStores(
         withConfigs.delete(key);
         pushConfigs.delete(key);
       }
+    },
+  };
+}
+
+/**
+ * The database refuses to overwrite a finished task. The SDK reads a task before it saves the next event
+ * and drops an event for a finished one, but another agent process on the same PostgreSQL server may
+ * finish the task in between (CancelTask sent to it), and a process may save from what it remembers
+ * (`runnerStores`): whichever ending is written first stays.
+ */
+const FINISHED_TASKS_STAY_FINISHED: KyselyPlugin = {
+  transformQuery({ node }) {
+    if (!InsertQueryNode.is(node) || node.onConflict?.updates === undefined || !isTasksTable(node.into)) return node;
+    const unfinished = expressionBuilder<DatabaseSchema, 'tasks'>()('tasks.status_state', 'not in', TERMINAL_STATES).toOperationNode();
+    return InsertQueryNode.cloneWith(node, { onConflict: OnConflictNode.cloneWithUpdateWhere(node.onConflict, unfinished) });
+  },
+  transformResult: async ({ result }) => result,
+};
+
+function isTasksTable(into: InsertQueryNode['into']): boolean {
+  return into !== undefined && TableNode.is(into) && into.table.identifier.name === 'tasks';
+}
+
+/** A task being worked on here: not finished, and not waiting for its caller's answer (which may come to another process). */
+function isRunning(task: Task): boolean {
+  const state = task.status?.state;
+  return state !== undefined && !isTerminal(task) && state !== TaskState.TASK_STATE_INPUT_REQUIRED;
+}
+
+/** Tasks and push configs remembered at most by `runnerStores`; beyond it, the memory starts afresh. */
+const MAX_REMEMBERED_RUNNING = 10_000;
+/** Where an agent process says it changed a task's push configs. */
+const PUSH_CONFIG_CHANGES = 'agent_push_config_changes';
+
+/**
+ * The SDK's stores on a PostgreSQL server that several agent processes may share. Every write goes to the
+ * database. The SDK reads a task and its push configs on every event it saves; the tasks this process is
+ * working on (saved here, not finished, not waiting for their caller) are kept in memory with their push
+ * configs, and those reads are answered from there. Nobody else writes such a task while this process
+ * holds its lease, except to end it (CancelTask on another process, or a process taking over a lease that
+ * lapsed): the relay hears of that (`changedElsewhere`), as it does of push configs changed on another
+ * process (a NOTIFY on `PUSH_CONFIG_CHANGES`), and the memory of that task is dropped. The database
+ * keeps a finished task finished whatever this process remembers (FINISHED_TASKS_STAY_FINISHED).
+ */
+async function runnerStores(
+  database: Database,
+  taskStore: TaskStore,
+  pushStore: DatabasePushNotificationStore,
+): Promise<{ taskStore: TaskStore; pushStore: Required<PushNotificationStore>; changedElsewhere(owner: string, taskId: string): void }> {
+  /** By owner and task id (what the relay knows); the tenant is checked on reading. */
+  const running = new Map<string, { tenant: string; task?: Task; configs?: StoredPushNotificationConfig[] }>();
+  /** The saves and reads under way, by task: one that a change overtakes does not remember what it got. */
+  const underWay = new Map<string, Set<{ overtaken: boolean }>>();
+  const begin = (key: string): (() => boolean) => {
+    const mark = { overtaken: false };
+    const marks = underWay.get(key) ?? new Set();
+    underWay.set(key, marks.add(mark));
+    return () => {
+      marks.delete(mark);
+      if (marks.size === 0) underWay.delete(key);
+      return !mark.overtaken;
+    };
+  };
+  const keyOf = (owner: string, taskId: string) => JSON.stringify([owner, taskId]);
+  const keyFor = (context: ServerCallContext, taskId: string) => keyOf(context.user?.userName || 'unknown', taskId);
+  const entryFor = (context: ServerCallContext, taskId: string) => {
+    const entry = running.get(keyFor(context, taskId));
+    return entry && entry.tenant === (context.tenant ?? '') ? entry : undefined;
+  };
+  const forget = (key: string, what: 'task' | 'configs') => {
+    const entry = running.get(key);
+    if (what === 'task' || !entry?.task) running.delete(key);
+    else delete entry.configs;
+    for (const mark of underWay.get(key) ?? []) mark.overtaken = true;
+  };
+  const me = randomUUID();
+  await database.listen(PUSH_CONFIG_CHANGES, (payload) => {
+    try {
+      const { from, owner, taskId } = JSON.parse(payload) as { from?: unknown; owner?: unknown; taskId?: unknown };
+      if (from !== me && typeof owner === 'string' && typeof taskId === 'string') forget(keyOf(owner, taskId), 'configs');
+    } catch {
+      // Not ours.
+    }
+  });
+  const configsChanged = async (context: ServerCallContext, taskId: string) => {
+    forget(keyFor(context, taskId), 'configs');
+    const owner = context.user?.userName || 'unknown';
+    await database.notify(PUSH_CONFIG_CHANGES, JSON.stringify({ from: me, owner, taskId })).catch(() => undefined);
+  };
+  const loadConfigs = async (taskId: string, context: ServerCallContext): Promise<StoredPushNotificationConfig[]> => {
+    const known = entryFor(context, taskId);
+    if (known?.configs) {
+      if (!known.task) running.delete(keyFor(context, taskId));
+      return structuredClone(known.configs);
+    }
+    const done = begin(keyFor(context, taskId));
+    let configs: StoredPushNotificationConfig[];
+    try {
+      configs = await pushStore.loadWithMetadata(taskId, context);
+    } catch (error) {
+      done();
+      throw error;
+    }
+    const entry = entryFor(context, taskId);
+    if (done() && entry) entry.configs = structuredClone(configs);
+    return configs;
+  };
+  return {
+    changedElsewhere: (owner, taskId) => forget(keyOf(owner, taskId), 'task'),
+    taskStore: {
+      async save(task, context) {
+        // Until the write is done, a read is answered as the database would: with the task before it.
+        const key = keyFor(context, task.id);
+        const done = begin(key);
+        try {
+          await taskStore.save(task, context);
+        } catch (error) {
+          done();
+          throw error;
+        }
+        const entry = entryFor(context, task.id);
+        if (!done()) {
+          running.delete(key);
+        } else if (!isRunning(task)) {
+          // The SDK reads the push configs once more, to send this event; the task itself is read from the database.
+          if (entry?.configs) running.set(key, { tenant: entry.tenant, configs: entry.configs });
+          else running.delete(key);
+        } else if (entry) {
+          entry.task = structuredClone(task);
+        } else {
+          if (running.size >= MAX_REMEMBERED_RUNNING) running.clear();
+          running.set(key, { tenant: context.tenant ?? '', task: structuredClone(task) });
+        }
+      },
+      async load(taskId, context) {
+        const entry = entryFor(context, taskId);
+        return entry?.task ? structuredClone(entry.task) : taskStore.load(taskId, context);
+      },
+      list: (params, context) => taskStore.list(params, context),
+    },
+    pushStore: {
+      async save(taskId, context, config) {
+        await pushStore.save(taskId, context, config);
+        await configsChanged(context, taskId);
+      },
+      load: async (taskId, context) => (await loadConfigs(taskId, context)).map((stored) => stored.config),
+      loadWithMetadata: loadConfigs,
+      async delete(taskId, context, configId) {
+        await pushStore.delete(taskId, context, configId);
+        await configsChanged(context, taskId);
+      },
     },
   };
 }

@@ -50,6 +50,8 @@ export interface EventRelayHooks {
   load(owner: string, taskId: string): Promise<Task | undefined>;
   /** Another process canceled a task this process may be running. */
   onCancel(owner: string, taskId: string, bus: ExecutionEventBus | undefined): void;
+  /** Another process saved an event of this task, or canceled it (before `onCancel`). */
+  changedElsewhere(owner: string, taskId: string): void;
 }
 
 export interface EventRelay {
@@ -106,6 +108,7 @@ export function createEventRelay(): EventRelay {
       return;
     }
     if (envelope.from === me) return;
+    hooksRef?.changedElsewhere(envelope.owner, envelope.taskId);
     const context = contextOf(envelope.owner);
     const bus = inner.getByTaskId(envelope.taskId, context);
     if (!bus || !mirrors.has(bus)) return;
@@ -176,6 +179,7 @@ export function createEventRelay(): EventRelay {
           try {
             const { from, owner, taskId } = JSON.parse(payload) as Envelope;
             if (from === me) return;
+            hooks.changedElsewhere(owner, taskId);
             const bus = inner.getByTaskId(taskId, contextOf(owner));
             hooks.onCancel(owner, taskId, bus && !mirrors.has(bus) ? bus : undefined);
           } catch {

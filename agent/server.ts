@@ -194,6 +194,7 @@ export function createAgent(options: AgentOptions): AgentHandle {
     if (durable.database.kind === 'postgres') {
       await relay.start(durable.database, durable.ledger.processId, {
         load: (owner, taskId) => taskStore.load(taskId, contextOf(owner)),
+        changedElsewhere: (owner, taskId) => state.changedElsewhere(owner, taskId),
         onCancel: (_owner, taskId, bus) => {
           if (bus && executor.isRunning(taskId)) void executor.cancelTask(taskId, bus);
         },
