@@ -1,11 +1,11 @@
 import { Task, TaskPushNotificationConfig, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
-import { SelectQueryNode, TableNode, type KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../sandbox/storage/database.ts';
 import { startPostgresServer, type PostgresServer } from '../../sandbox/test/postgres-server.ts';
 import { waitUntil } from '../../sandbox/test/processes.ts';
 import { databaseState, type AgentState } from '../durable-state.ts';
+import { countingReads } from './counting-reads.ts';
 
 /**
  * The agent's stores on a PostgreSQL server that several agent processes share (each process here is an
@@ -111,20 +111,3 @@ describe('the stores of agent processes sharing one PostgreSQL server', () => {
     expect(await storedState(first.database, id)).toBe('TASK_STATE_CANCELED');
   });
 });
-
-/** Counts the SELECTs a store makes, by table, through a Kysely plugin on the same database. */
-function countingReads(database: Database): { database: Database; reads: Map<string, number> } {
-  const reads = new Map<string, number>();
-  const plugin: KyselyPlugin = {
-    transformQuery({ node }) {
-      if (SelectQueryNode.is(node)) {
-        const from = node.from?.froms[0];
-        const table = from && TableNode.is(from) ? from.table.identifier.name : '(other)';
-        reads.set(table, (reads.get(table) ?? 0) + 1);
-      }
-      return node;
-    },
-    transformResult: async ({ result }) => result,
-  };
-  return { database: { ...database, db: database.db.withPlugin(plugin) }, reads };
-}

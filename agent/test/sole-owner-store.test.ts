@@ -1,10 +1,10 @@
 import { Task, TaskPushNotificationConfig, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
-import { SelectQueryNode, TableNode, type KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Database } from '../../sandbox/storage/database.ts';
 import { waitUntil } from '../../sandbox/test/processes.ts';
 import { databaseState, type AgentState } from '../durable-state.ts';
+import { countingReads } from './counting-reads.ts';
 
 const caller = (userName: string) => new ServerCallContext({ user: { isAuthenticated: true, userName }, requestedVersion: '1.0' });
 const alice = caller('alice@clients');
@@ -55,22 +55,6 @@ describe('the task stores of an agent that owns its embedded database alone', ()
   });
 });
 
-/** Counts the SELECTs a store makes, by table, through a Kysely plugin on the same database. */
-function countingReads(database: Database): { database: Database; reads: Map<string, number> } {
-  const reads = new Map<string, number>();
-  const plugin: KyselyPlugin = {
-    transformQuery({ node }) {
-      if (SelectQueryNode.is(node)) {
-        const from = node.from?.froms[0];
-        const table = from && TableNode.is(from) ? from.table.identifier.name : '(other)';
-        reads.set(table, (reads.get(table) ?? 0) + 1);
-      }
-      return node;
-    },
-    transformResult: async ({ result }) => result,
-  };
-  return { database: { ...database, db: database.db.withPlugin(plugin) }, reads };
-}
 
 describe('what the stores of a sole owner read from the database', () => {
   it('asks nothing about a task, push configs or a conversation that were never written, and still reads those that were', async () => {
