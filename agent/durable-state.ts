@@ -194,17 +194,7 @@ async function soleOwnerStores(
     pushConfigs.set(key, structuredClone(configs));
     return configs;
   };
-  /** Progress not written yet, by task; written together after PROGRESS_WRITE_DELAY_MS. */
-  const progress = new Map<string, { task: Task; context: ServerCallContext }>();
-  let progressTimer: NodeJS.Timeout | undefined;
-  const writeProgress = () => {
-    progressTimer = undefined;
-    // Writes reach the database in the order they are asked for, so the state the caller may act on that
-    // follows, written and awaited after these, is never older in the database than this progress.
-    // A failed write needs no retry: every save writes the whole task, and the next one will.
-    for (const { task, context } of progress.values()) taskStore.save(task, context).catch(() => undefined);
-    progress.clear();
-  };
+  const late = lateProgress((task, context) => taskStore.save(task, context));
   return {
     taskStore: {
       async save(task, context) {
@@ -213,14 +203,12 @@ async function soleOwnerStores(
           // Progress of a task already written: kept in memory at once and written a little later, unless
           // the task's next save, which writes the whole task, comes first (it mostly does).
           working.set(key, structuredClone(task));
-          progress.set(key, { task, context });
-          progressTimer ??= setTimeout(writeProgress, PROGRESS_WRITE_DELAY_MS);
+          late.later(key, task, context);
           return;
         }
-        progress.delete(key);
         // Known before the write: a read meanwhile goes to the database, which answers either way.
         stored.add(key);
-        await taskStore.save(task, context);
+        await late.now(key, task, context);
         if (isTerminal(task)) {
           working.delete(key);
           pushConfigs.delete(key);
@@ -368,15 +356,28 @@ async function runnerStores(
     if (done() && entry) entry.configs = structuredClone(configs);
     return configs;
   };
+  const late = lateProgress((task, context) => taskStore.save(task, context));
   return {
-    changedElsewhere: (owner, taskId) => forget(keyOf(owner, taskId), 'task'),
+    changedElsewhere(owner, taskId) {
+      const key = keyOf(owner, taskId);
+      // Progress not written yet would write over what the other process wrote.
+      late.drop(key);
+      forget(key, 'task');
+    },
     taskStore: {
       async save(task, context) {
-        // Until the write is done, a read is answered as the database would: with the task before it.
         const key = keyFor(context, task.id);
+        const known = entryFor(context, task.id);
+        if (isProgress(task) && known?.task) {
+          // As on an agent's own embedded folder (soleOwnerStores): remembered at once, written a little later.
+          known.task = structuredClone(task);
+          late.later(key, task, context);
+          return;
+        }
+        // Until the write is done, a read is answered as the database would: with the task before it.
         const done = begin(key);
         try {
-          await taskStore.save(task, context);
+          await late.now(key, task, context);
         } catch (error) {
           done();
           throw error;
@@ -412,6 +413,49 @@ async function runnerStores(
         await pushStore.delete(taskId, context, configId);
         await configsChanged(context, taskId);
       },
+    },
+  };
+}
+
+/**
+ * A working task's progress written late: after PROGRESS_WRITE_DELAY_MS, or not at all when the task's next
+ * save (which writes the whole task) comes first, as it mostly does. Each task's writes reach the database
+ * one after another in the order asked (a pool of connections would not keep that order by itself), so
+ * the state that follows progress is never older in the database than it. A failed progress write needs no
+ * retry: the next save writes the whole task.
+ */
+export function lateProgress(write: (task: Task, context: ServerCallContext) => Promise<void>) {
+  const pending = new Map<string, { task: Task; context: ServerCallContext }>();
+  /** The last write asked for, by task, until it is done. */
+  const writing = new Map<string, Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  const inOrder = (key: string, task: Task, context: ServerCallContext): Promise<void> => {
+    const written = (writing.get(key) ?? Promise.resolve()).then(() => write(task, context));
+    const settled = written.catch(() => undefined);
+    writing.set(key, settled);
+    void settled.then(() => {
+      if (writing.get(key) === settled) writing.delete(key);
+    });
+    return written;
+  };
+  const writePending = () => {
+    timer = undefined;
+    for (const [key, { task, context }] of pending) inOrder(key, task, context).catch(() => undefined);
+    pending.clear();
+  };
+  return {
+    /** Progress: resolves at once; written later unless `now` or `drop` comes first for the task. */
+    later(key: string, task: Task, context: ServerCallContext): void {
+      pending.set(key, { task, context });
+      timer ??= setTimeout(writePending, PROGRESS_WRITE_DELAY_MS);
+    },
+    /** Any other save: the task's progress not written yet is dropped; resolves once this is written. */
+    now(key: string, task: Task, context: ServerCallContext): Promise<void> {
+      pending.delete(key);
+      return inOrder(key, task, context);
+    },
+    drop(key: string): void {
+      pending.delete(key);
     },
   };
 }

@@ -18,7 +18,9 @@ import type { Database } from '../sandbox/storage/database.ts';
  * store has saved it (where the SDK hands it to the push sender); another
  * process mirrors them onto a bus of its own while someone there follows the
  * task (SubscribeToTask), so both show the same task live, and a GetTask
- * after an update never reads an older task.
+ * after an update a caller may act on (AUTH_REQUIRED, INPUT_REQUIRED, the
+ * end) never reads an older task; a working task's progress is written up to
+ * 0.1 s after it is sent (agent/durable-state.ts, `lateProgress`).
  * NOTIFY payloads stop at 8000 bytes: a larger event is sent as "reload" and
  * the receiver reads the task from the store instead.
  */

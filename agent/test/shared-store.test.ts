@@ -1,10 +1,10 @@
 import { Task, TaskPushNotificationConfig, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Database } from '../../sandbox/storage/database.ts';
 import { startPostgresServer, type PostgresServer } from '../../sandbox/test/postgres-server.ts';
 import { waitUntil } from '../../sandbox/test/processes.ts';
-import { databaseState, type AgentState } from '../durable-state.ts';
+import { databaseState, lateProgress, type AgentState } from '../durable-state.ts';
 import { countingReads } from './counting-reads.ts';
 
 /**
@@ -109,5 +109,81 @@ describe('the stores of agent processes sharing one PostgreSQL server', () => {
     // An event the first saves from what it knew before stays unwritten: the ending holds.
     await first.state.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
     expect(await storedState(first.database, id)).toBe('TASK_STATE_CANCELED');
+  });
+});
+
+describe('a working task’s progress', () => {
+  it('is written late and only when nothing followed it, each task’s writes in the order asked', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const asked: string[] = [];
+      const held = new Map<string, () => void>();
+      const late = lateProgress(
+        (written) =>
+          new Promise<void>((resolve) => {
+            const state = String(written.status?.state);
+            asked.push(`${written.id}:${state}`);
+            held.set(`${written.id}:${state}`, resolve);
+          }),
+      );
+      const at = (id: string, state: TaskState) => Task.fromJSON({ id, contextId: 'ctx-1', status: { state: TaskState[state] } });
+      const settle = (key: string) => held.get(key)!();
+
+      // Followed within the delay: never written on its own.
+      late.later('a', at('a', TaskState.TASK_STATE_WORKING), alice);
+      const answered = late.now('a', at('a', TaskState.TASK_STATE_INPUT_REQUIRED), alice);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(asked).toEqual([`a:${TaskState.TASK_STATE_INPUT_REQUIRED}`]);
+      settle(asked[0]!);
+      await answered;
+
+      // Not followed: written after the delay; the next state waits for that write, another task does not.
+      late.later('b', at('b', TaskState.TASK_STATE_WORKING), alice);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(asked.slice(1)).toEqual([`b:${TaskState.TASK_STATE_WORKING}`]);
+      let ended = false;
+      const ending = late.now('b', at('b', TaskState.TASK_STATE_COMPLETED), alice).then(() => (ended = true));
+      void late.now('c', at('c', TaskState.TASK_STATE_AUTH_REQUIRED), alice);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(asked.slice(2)).toEqual([`c:${TaskState.TASK_STATE_AUTH_REQUIRED}`]);
+      settle(`b:${TaskState.TASK_STATE_WORKING}`);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(asked.slice(3)).toEqual([`b:${TaskState.TASK_STATE_COMPLETED}`]);
+      expect(ended).toBe(false);
+      settle(`b:${TaskState.TASK_STATE_COMPLETED}`);
+      await ending;
+
+      // Dropped (another process wrote the task): never written.
+      late.later('d', at('d', TaskState.TASK_STATE_WORKING), alice);
+      late.drop('d');
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(asked.filter((key) => key.startsWith('d:'))).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('is remembered at once and written later on PostgreSQL, never after the state that follows it', async () => {
+    const { database, state } = await open(await postgres.createDatabase());
+    const id = '3f8b4c0d-6e5a-4b1c-8d9e-4f5a6b7c8d9e';
+    await state.taskStore.save(task(id, 'TASK_STATE_AUTH_REQUIRED'), alice);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      await state.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
+      expect((await state.taskStore.load(id, alice))?.status?.state).toBe(TaskState.TASK_STATE_WORKING);
+      expect(await storedState(database, id)).toBe('TASK_STATE_AUTH_REQUIRED');
+      await state.taskStore.save(task(id, 'TASK_STATE_INPUT_REQUIRED'), alice);
+      expect(await storedState(database, id)).toBe('TASK_STATE_INPUT_REQUIRED');
+      // Its (fake) timer runs out, with nothing left to write: the next progress sets a real one.
+      await vi.advanceTimersByTimeAsync(1000);
+    } finally {
+      vi.useRealTimers();
+    }
+    // Progress with nothing after it is written on its own (the first after INPUT_REQUIRED is written at once).
+    await state.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
+    const later = Task.fromJSON({ id, contextId: 'ctx-1', status: { state: 'TASK_STATE_WORKING', timestamp: '2026-12-05T12:00:09.000Z' } });
+    await state.taskStore.save(later, alice);
+    const updated = async () => (await database.db.selectFrom('tasks').select('status_last_updated').where('id', '=', id).executeTakeFirst())?.status_last_updated;
+    await waitUntil(async () => (Number(await updated()) === Date.parse('2026-12-05T12:00:09.000Z') ? true : undefined), 10_000);
   });
 });
