@@ -374,7 +374,7 @@ async function runnerStores(
           late.later(key, task, context);
           return;
         }
-        // Until the write is done, a read is answered as the database would: with the task before it.
+        // Until the write is done, a read is answered with what was saved before it.
         const done = begin(key);
         try {
           await late.now(key, task, context);
