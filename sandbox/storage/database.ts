@@ -93,13 +93,10 @@ export async function openDatabase(location: DatabaseLocation, options: OpenData
       listen: (channel, onPayload) => listener.listen(channel, onPayload),
       async notify(channel, payloads) {
         assertChannel(channel);
-        if (typeof payloads === 'string') {
-          await sql`select pg_notify(${channel}, ${payloads})`.execute(db);
-          return;
-        }
-        if (payloads.length === 0) return;
+        const all = typeof payloads === 'string' ? [payloads] : payloads;
+        if (all.length === 0) return;
         // pg_notify is volatile, so it runs after the sort: in the order of the array.
-        await sql`select pg_notify(${channel}, payload) from unnest(${payloads}::text[]) with ordinality as given(payload, n) order by n`.execute(db);
+        await sql`select pg_notify(${channel}, payload) from unnest(${all}::text[]) with ordinality as given(payload, n) order by n`.execute(db);
       },
       close: () => (closing ??= listener.close().then(() => db.destroy())),
     };
