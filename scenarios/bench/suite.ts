@@ -40,6 +40,7 @@ const CONSENT_LOADS: readonly Pick<ConcurrentConsentsOptions, 'mode' | 'busy' | 
   { mode: 'ping', busy: false, store: 'embedded' },
   { mode: 'poll', busy: false, store: 'embedded' },
   { mode: 'ping', busy: false, store: 'postgres' },
+  { mode: 'poll', busy: false, store: 'postgres' },
 ];
 
 export const BENCHMARKS: readonly Benchmark[] = [
