@@ -13,7 +13,7 @@ import type { Database } from '../sandbox/storage/database.ts';
 import type { DatabaseSchema } from '../sandbox/storage/schema.ts';
 import { createConversations, createDatabaseConversations, soleOwnerConversations, type Conversations } from './conversations.ts';
 import { createDatabaseTaskLedger, NO_LEDGER, type DatabaseTaskLedger, type LeaseTimes, type TaskLedger } from './task-ledger.ts';
-import { createTaskStore, DEFAULT_TASK_RETENTION, isTerminal, scopedTaskKey, taskKey, type TaskRetention } from './task-store.ts';
+import { createTaskStore, DEFAULT_TASK_RETENTION, isTerminal, ownerOf, scopedTaskKey, taskKey, type TaskRetention } from './task-store.ts';
 
 /**
  * Where the agent keeps its work: in memory (gone with the process), or in
@@ -285,7 +285,7 @@ const PUSH_CONFIG_CHANGES = 'agent_push_config_changes';
 
 /**
  * The SDK's stores on a PostgreSQL server that several agent processes may share. Every write goes to the
- * database. The SDK reads a task and its push configs on every event it saves; the tasks this process is
+ * database (a working task's progress a little later, `lateProgress`). The SDK reads a task and its push configs on every event it saves; the tasks this process is
  * working on (saved here, not finished, not waiting for their caller) are kept in memory with their push
  * configs, and those reads are answered from there. Nobody else writes such a task while this process
  * holds its lease, except to end it (CancelTask on another process, or a process taking over a lease that
@@ -313,7 +313,7 @@ async function runnerStores(
     };
   };
   const keyOf = (owner: string, taskId: string) => JSON.stringify([owner, taskId]);
-  const keyFor = (context: ServerCallContext, taskId: string) => keyOf(context.user?.userName || 'unknown', taskId);
+  const keyFor = (context: ServerCallContext, taskId: string) => keyOf(ownerOf(context), taskId);
   const entryFor = (context: ServerCallContext, taskId: string) => {
     const entry = running.get(keyFor(context, taskId));
     return entry && entry.tenant === (context.tenant ?? '') ? entry : undefined;
@@ -335,8 +335,7 @@ async function runnerStores(
   });
   const configsChanged = async (context: ServerCallContext, taskId: string) => {
     forget(keyFor(context, taskId), 'configs');
-    const owner = context.user?.userName || 'unknown';
-    await database.notify(PUSH_CONFIG_CHANGES, JSON.stringify({ from: me, owner, taskId })).catch(() => undefined);
+    await database.notify(PUSH_CONFIG_CHANGES, JSON.stringify({ from: me, owner: ownerOf(context), taskId })).catch(() => undefined);
   };
   const loadConfigs = async (taskId: string, context: ServerCallContext): Promise<StoredPushNotificationConfig[]> => {
     const known = entryFor(context, taskId);

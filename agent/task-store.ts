@@ -42,7 +42,9 @@ export function taskKey(tenant: string, owner: string, taskId: string): string {
   return keyOf(scopeFrom(tenant, owner), taskId);
 }
 const scopeFrom = (tenant: string, owner: string) => JSON.stringify([tenant, owner]);
-const scopeOf = (context: ServerCallContext) => scopeFrom(context.tenant ?? '', context.user?.userName || 'unknown');
+/** Whose task it is, as the SDK's stores name the owner: the caller's user name. */
+export const ownerOf = (context: ServerCallContext): string => context.user?.userName || 'unknown';
+const scopeOf = (context: ServerCallContext) => scopeFrom(context.tenant ?? '', ownerOf(context));
 const keyOf = (scope: string, taskId: string) => `${scope}\u0000${taskId}`;
 
 export function isTerminal(task: Task): boolean {
