@@ -1,12 +1,24 @@
-import { createControlSecret, guardianPageUrl } from '../sandbox/exposure.ts';
-import { ensureLocalTls } from '../sandbox/local-ca.ts';
-import { runService } from '../sandbox/service-main.ts';
-import { databaseLocation, openDatabase } from '../sandbox/storage/database.ts';
-import { createTenant } from './tenant.ts';
+import { loadConfigOrReport } from '../sandbox/config.ts';
+import { loadOrCreateSigningKey } from './signing-key.ts';
+
+// A new state folder's signing key takes 0.1–0.4 s of a crypto thread to generate. Asked for before the
+// tenant's modules load (about half a second of this thread), it is ready by the time they are.
+const startConfig = loadConfigOrReport();
+if (!startConfig) process.exit(2);
+const signingKey = loadOrCreateSigningKey(startConfig.tenant.stateDir);
+// A key that cannot be made or read fails the start below, where it is awaited.
+signingKey.catch(() => {});
+const [{ createControlSecret, guardianPageUrl }, { runService }, { databaseLocation, openDatabase }, { createTenant }] = await Promise.all([
+  import('../sandbox/exposure.ts'),
+  import('../sandbox/service-main.ts'),
+  import('../sandbox/storage/database.ts'),
+  import('./tenant.ts'),
+]);
 
 await runService(async (config, telemetry) => {
   // Over HTTPS the tenant looks like a real Auth0 domain; Node trusts it through NODE_EXTRA_CA_CERTS.
-  const tls = config.tenant.https ? await ensureLocalTls(config.tenant.stateDir) : undefined;
+  // (local-ca.ts loads an X.509 library, about 0.1 s: only imported when needed.)
+  const tls = config.tenant.https ? await (await import('../sandbox/local-ca.ts')).ensureLocalTls(config.tenant.stateDir) : undefined;
   // `npm run sandbox` hands an exposed tenant its secret and shows it; started alone, the tenant makes and shows its own.
   const madeSecret = config.security.exposed && config.security.controlSecret === undefined ? createControlSecret() : undefined;
   const controlSecret = config.security.controlSecret ?? madeSecret;
@@ -24,6 +36,7 @@ await runService(async (config, telemetry) => {
     ...(telemetry.logger ? { log: (line: string) => telemetry.logger?.warn(line) } : {}),
     ...(config.tenant.file === undefined ? {} : { tenantFile: config.tenant.file }),
     keysDir: config.tenant.stateDir,
+    signingKey,
     // The configured issuer names the configured port; with port 0 the tenant derives it once bound.
     ...(config.identity.backend === 'local' && config.ports.tenant !== 0 ? { issuer: config.identity.issuer } : {}),
     vars: { HR_AGENT_URL: config.urls.agent },
@@ -44,4 +57,4 @@ await runService(async (config, telemetry) => {
       await database.then((opened) => opened.close(), () => {});
     },
   };
-}, { service: 'tenant' });
+}, { service: 'tenant', config: startConfig });

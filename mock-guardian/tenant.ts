@@ -13,7 +13,7 @@ import { createManagementApi } from './management-api.ts';
 import { createProviderStorage } from './provider-storage.ts';
 import { createTenantState } from './tenant-state.ts';
 import type { Database } from '../sandbox/storage/database.ts';
-import { loadOrCreateSigningKey } from './signing-key.ts';
+import { loadOrCreateSigningKey, type PrivateRsaJwk } from './signing-key.ts';
 import { createTenantDirectory, type TenantDirectory } from './tenant-directory.ts';
 import { baseUrl, closeServer, listenOn } from '../sandbox/http-listener.ts';
 import { hostAllowlist } from '../sandbox/host-allowlist.ts';
@@ -45,6 +45,8 @@ export interface TenantOptions {
   issuer?: string;
   /** Folder to keep the generated signing key in (git-ignored); omitted: a new key in memory. */
   keysDir?: string;
+  /** The signing key, when it was asked for earlier (`loadOrCreateSigningKey(keysDir)`); otherwise loaded or made at `listen`. */
+  signingKey?: Promise<PrivateRsaJwk>;
   /** Values for the tenant file's placeholders; change later with `setVariable`. */
   vars?: { HR_AGENT_URL?: string };
   /** Overrides of the tenant file's settings (short intervals and expiries for tests). */
@@ -285,7 +287,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     },
     async listen(port = 0, host = '127.0.0.1') {
       if (server) throw new Error('the tenant is already listening');
-      const signingKey = await loadOrCreateSigningKey(options.keysDir);
+      const signingKey = await (options.signingKey ?? loadOrCreateSigningKey(options.keysDir));
       const handler = (req: IncomingMessage, res: ServerResponse) => app(req, res);
       const created = options.https ? createHttpsServer({ key: options.https.key, cert: options.https.cert }, handler) : createHttpServer(handler);
       server = created;

@@ -4,7 +4,6 @@ import { resolve } from 'node:path';
 import { repoRoot } from './cache.mjs';
 import { loadConfigOrReport, type SandboxConfig } from './config.ts';
 import { createControlSecret, exposureWarning, flowConsoleUrl, guardianPageUrl } from './exposure.ts';
-import { ensureLocalTls } from './local-ca.ts';
 import { writeRunFile } from './run-file.ts';
 import { assertPortsFree, nodeArgs, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
 
@@ -90,8 +89,9 @@ export async function runSandbox(buildDir: string): Promise<number> {
     throw error;
   }
 
-  // A local HTTPS tenant: every service that calls it must trust the local CA from its first line.
-  const tls = config.identity.backend === 'local' && config.tenant.https ? await ensureLocalTls(config.tenant.stateDir) : undefined;
+  // A local HTTPS tenant: every service that calls it must trust the local CA from its first line. (local-ca.ts
+  // loads an X.509 library, about 0.1 s: only imported when needed.)
+  const tls = config.identity.backend === 'local' && config.tenant.https ? await (await import('./local-ca.ts')).ensureLocalTls(config.tenant.stateDir) : undefined;
   const ca = tls ? readFileSync(tls.caCertPath, 'utf8') : undefined;
 
   let stopping = false;

@@ -20,13 +20,15 @@ const CLOSE_DEADLINE_MS = 15_000;
 export interface ServiceMainOptions {
   /** The service's name in spans and log lines (`service.name`); without one it is not traced. */
   service?: string;
+  /** The config, when the service read it before it loaded its modules; read here otherwise. */
+  config?: SandboxConfig;
 }
 
 export async function runService(
   start: (config: SandboxConfig, telemetry: Telemetry) => Promise<StartedService>,
   options: ServiceMainOptions = {},
 ): Promise<void> {
-  const config = loadConfigOrReport();
+  const config = options.config ?? loadConfigOrReport();
   if (!config) process.exit(2);
   const telemetry = options.service === undefined ? noTelemetry() : createTelemetry(telemetryOptions(config, options.service));
   let service: StartedService;
