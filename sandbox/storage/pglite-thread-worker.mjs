@@ -125,8 +125,15 @@ port.on('message', async (message) => {
     return;
   }
   if (message.type === 'batch') {
-    // One transaction, one commit: what the service's thread sent together is written together.
+    // One transaction, one commit: what the service's thread sent together is written together. A single
+    // statement is a transaction by itself: without BEGIN and COMMIT it costs one call into PGlite, not three.
     try {
+      if (message.statements.length === 1) {
+        const [statement] = message.statements;
+        const result = await db.query(statement.sql, statement.params);
+        port.postMessage({ type: 'result', id: message.id, rows: [{ rows: result.rows, affectedRows: result.affectedRows ?? 0 }], affectedRows: 0 });
+        return;
+      }
       const outcomes = await db.transaction(async (tx) => {
         const each = [];
         for (const statement of message.statements) {
