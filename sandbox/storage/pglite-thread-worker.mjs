@@ -2,6 +2,8 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import pgUtils from 'pg/lib/utils.js';
+import { serialize } from 'pg-protocol';
 import { makeFolderAtomically, writeFileAtomically } from '../cache.mjs';
 
 // The body of pglite-thread.ts's worker thread: owns one PGlite and runs the
@@ -103,7 +105,53 @@ try {
 /** Channel → PGlite's unsubscribe, for LISTEN on behalf of the service's thread. */
 const listening = new Map();
 
-port.on('message', async (message) => {
+/** Rows changed, from a statement's command tag (`INSERT 0 3`, `UPDATE 2`, `DELETE 1`, …). */
+function affectedRows(tag) {
+  const [command, first, second] = tag.split(' ');
+  if (command === 'INSERT') return Number(second);
+  return ['UPDATE', 'DELETE', 'COPY', 'MERGE'].includes(command) ? Number(first) : 0;
+}
+
+/**
+ * Runs statements in order as one pipeline of PostgreSQL's extended protocol (parse, bind, describe and
+ * execute each; one sync at the end), in one call into PGlite. `db.query` makes six calls per statement,
+ * each costing about as much as the statement itself; `db.transaction` adds BEGIN and COMMIT. Outside an
+ * explicit transaction the pipeline is one implicit transaction: every statement is committed, or none
+ * (an error skips the rest and rolls back). Parameters are sent as text the way node-postgres sends them
+ * (`prepareValue`, so both stores get the same values), and each column is read with PGlite's parser for
+ * its type, as `db.query` reads it. Resolves to each statement's rows and count of changed rows.
+ */
+async function run(statements) {
+  const parts = [];
+  for (const { sql, params } of statements) {
+    parts.push(
+      serialize.parse({ text: sql }),
+      serialize.bind({ values: params.map((value) => pgUtils.prepareValue(value)) }),
+      serialize.describe({ type: 'P' }),
+      serialize.execute(),
+    );
+  }
+  parts.push(serialize.sync());
+  const { messages } = await db.execProtocol(Buffer.concat(parts));
+  const outcomes = [];
+  let fields = [];
+  let rows = [];
+  for (const message of messages) {
+    if (message.name === 'rowDescription') {
+      fields = message.fields.map(({ name, dataTypeID }) => ({ name, parse: db.parsers[dataTypeID] ?? String, dataTypeID }));
+    } else if (message.name === 'dataRow') {
+      rows.push(Object.fromEntries(message.fields.map((value, i) => [fields[i].name, value === null ? null : fields[i].parse(value, fields[i].dataTypeID)])));
+    } else if (message.name === 'commandComplete' || message.name === 'emptyQuery') {
+      outcomes.push({ rows, affectedRows: message.name === 'commandComplete' ? affectedRows(message.text) : 0 });
+      fields = [];
+      rows = [];
+    }
+  }
+  if (outcomes.length !== statements.length) throw new Error(`PGlite answered ${outcomes.length} of ${statements.length} statements`);
+  return outcomes;
+}
+
+async function handle(message) {
   if (message.type === 'listen') {
     if (!listening.has(message.channel)) {
       listening.set(message.channel, await db.listen(message.channel, (payload) => port.postMessage({ type: 'notification', channel: message.channel, payload })));
@@ -124,36 +172,24 @@ port.on('message', async (message) => {
     port.close();
     return;
   }
-  if (message.type === 'batch') {
-    // One transaction, one commit: what the service's thread sent together is written together. A single
-    // statement is a transaction by itself: without BEGIN and COMMIT it costs one call into PGlite, not three.
-    try {
-      if (message.statements.length === 1) {
-        const [statement] = message.statements;
-        const result = await db.query(statement.sql, statement.params);
-        port.postMessage({ type: 'result', id: message.id, rows: [{ rows: result.rows, affectedRows: result.affectedRows ?? 0 }], affectedRows: 0 });
-        return;
-      }
-      const outcomes = await db.transaction(async (tx) => {
-        const each = [];
-        for (const statement of message.statements) {
-          const result = await tx.query(statement.sql, statement.params);
-          each.push({ rows: result.rows, affectedRows: result.affectedRows ?? 0 });
-        }
-        return each;
-      });
-      // Each statement's rows, in order, as the batch's rows.
-      port.postMessage({ type: 'result', id: message.id, rows: outcomes, affectedRows: 0 });
-    } catch (error) {
-      port.postMessage({ type: 'result', id: message.id, error: describe(error) });
-    }
-    return;
-  }
   try {
-    const result = await db.query(message.sql, message.params);
-    port.postMessage({ type: 'result', id: message.id, rows: result.rows, affectedRows: result.affectedRows ?? 0 });
+    if (message.type === 'batch') {
+      // One transaction, one commit: what the service's thread sent together is written together; each
+      // statement's rows, in order, as the batch's rows.
+      port.postMessage({ type: 'result', id: message.id, rows: await run(message.statements), affectedRows: 0 });
+      return;
+    }
+    const [outcome] = await run([{ sql: message.sql, params: message.params }]);
+    port.postMessage({ type: 'result', id: message.id, rows: outcome.rows, affectedRows: outcome.affectedRows });
   } catch (error) {
     port.postMessage({ type: 'result', id: message.id, error: describe(error) });
   }
+}
+
+// One message at a time, in the order sent: a pipeline is one call, but LISTEN goes through `db.listen`, whose
+// calls must not interleave with it.
+let previous = Promise.resolve();
+port.on('message', (message) => {
+  previous = previous.then(() => handle(message)).catch(() => {});
 });
 port.postMessage({ type: 'ready' });

@@ -126,6 +126,34 @@ describe.concurrent.each(stores())('the database on $name', ({ fresh }) => {
     }
   }, 60_000);
 
+  it("reads back what a statement was given, alone, grouped with others or in a transaction, and rolls back a group one of whose statements fails", async () => {
+    const database = await openDatabase(await fresh());
+    try {
+      const at = new Date('2026-12-05T16:30:00.123Z');
+      const probe = sql<{ at: Date; doc: unknown; names: string[]; yes: boolean; n: number; nothing: null; quote: string }>`
+        select ${at}::timestamptz as at, ${JSON.stringify({ a: [1, 'two'], b: null })}::jsonb as doc, ${['x', 'it\'s "y"', 'a,b']}::text[] as names,
+               ${true}::boolean as yes, ${41}::int + 1 as n, ${null}::text as nothing, ${"it's; drop table tasks"}::text as quote`;
+      const expected = { at, doc: { a: [1, 'two'], b: null }, names: ['x', 'it\'s "y"', 'a,b'], yes: true, n: 42, nothing: null, quote: "it's; drop table tasks" };
+      // Alone; three at once (grouped into one call on PGlite); inside a transaction.
+      expect((await probe.execute(database.db)).rows).toEqual([expected]);
+      const together = await Promise.all([probe.execute(database.db), probe.execute(database.db), probe.execute(database.db)]);
+      expect(together.map((r) => r.rows)).toEqual([[expected], [expected], [expected]]);
+      expect(await database.db.transaction().execute(async (tx) => (await probe.execute(tx)).rows)).toEqual([expected]);
+
+      // Rows changed are counted per statement.
+      const insert = (id: string) => CompiledQuery.raw('insert into oidc_models (model, id, payload) values ($1, $2, $3)', ['Grant', id, '{}']);
+      await database.runTogether([insert('g-1'), insert('g-2')]);
+      const updated = await database.db.updateTable('oidc_models').set({ uid: 'u' }).where('model', '=', 'Grant').executeTakeFirst();
+      expect(Number(updated.numUpdatedRows)).toBe(2);
+      // A group whose second statement breaks the primary key writes nothing, and says why.
+      await expect(database.runTogether([insert('g-3'), insert('g-1'), insert('g-4')])).rejects.toMatchObject({ code: '23505' });
+      const { rows } = await sql<{ id: string }>`select id from oidc_models order by id`.execute(database.db);
+      expect(rows.map((r) => r.id)).toEqual(['g-1', 'g-2']);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+
   it('upgrades an existing database and keeps its rows; then refuses one a newer sandbox migrated', async () => {
     const location = await fresh();
     const old = await openDatabase(location, { schemaVersion: FIRST_VERSION });
