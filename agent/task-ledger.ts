@@ -90,11 +90,51 @@ export interface DatabaseTaskLedger extends TaskLedger {
   release(): Promise<void>;
 }
 
+/**
+ * The consents this process polls, to notice one taken over by another process; also found by their run, since a
+ * thousand pending consents made a walk over all of them, on every finished run, a measurable cost.
+ */
+class HeldConsents {
+  readonly #byId = new Map<string, RunKey>();
+  readonly #byRun = new Map<string, Set<string>>();
+  static #runId = (run: RunKey) => `${run.owner}\0${run.taskId}`;
+
+  get(authReqId: string): RunKey | undefined {
+    return this.#byId.get(authReqId);
+  }
+  ids(): string[] {
+    return [...this.#byId.keys()];
+  }
+  set(authReqId: string, run: RunKey): void {
+    this.delete(authReqId);
+    this.#byId.set(authReqId, run);
+    const runId = HeldConsents.#runId(run);
+    const ids = this.#byRun.get(runId) ?? new Set<string>();
+    this.#byRun.set(runId, ids.add(authReqId));
+  }
+  delete(authReqId: string): void {
+    const run = this.#byId.get(authReqId);
+    if (!run) return;
+    this.#byId.delete(authReqId);
+    const runId = HeldConsents.#runId(run);
+    const ids = this.#byRun.get(runId);
+    ids?.delete(authReqId);
+    if (ids?.size === 0) this.#byRun.delete(runId);
+  }
+  deleteRun(run: RunKey): void {
+    for (const authReqId of this.#byRun.get(HeldConsents.#runId(run)) ?? []) this.#byId.delete(authReqId);
+    this.#byRun.delete(HeldConsents.#runId(run));
+  }
+  clear(): void {
+    this.#byId.clear();
+    this.#byRun.clear();
+  }
+}
+
 export function createDatabaseTaskLedger(db: Kysely<DatabaseSchema>, lease: LeaseTimes = DEFAULT_LEASE): DatabaseTaskLedger {
   const processId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const leaseEnd = sql<Date>`now() + ${`${lease.ttlMs} milliseconds`}::interval`;
-  /** The consents this process polls, to notice one taken over by another process. */
-  const mine = new Map<string, RunKey>();
+  const mine = new HeldConsents();
   const lapsed = (anyLease: boolean) =>
     anyLease ? sql`true` : sql`(lease_expires_at is null or lease_expires_at < now())`;
 
@@ -140,7 +180,7 @@ export function createDatabaseTaskLedger(db: Kysely<DatabaseSchema>, lease: Leas
     },
 
     async finished(run) {
-      for (const [id, key] of mine) if (key.owner === run.owner && key.taskId === run.taskId) mine.delete(id);
+      mine.deleteRun(run);
       // One statement, so one write on the way to the task's end.
       await sql`
         with settled as (delete from consents where owner = ${run.owner} and task_id = ${run.taskId})
@@ -157,7 +197,7 @@ export function createDatabaseTaskLedger(db: Kysely<DatabaseSchema>, lease: Leas
         .returning('auth_req_id')
         .execute();
       const renewed = new Set(held.map((row) => row.auth_req_id));
-      const suspects = [...mine.keys()].filter((id) => !renewed.has(id));
+      const suspects = mine.ids().filter((id) => !renewed.has(id));
       if (suspects.length === 0) return [];
       // Recorded while renewing, or really lost? Only the rows say.
       const still = await db
