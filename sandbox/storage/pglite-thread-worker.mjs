@@ -152,20 +152,6 @@ async function run(statements) {
 }
 
 async function handle(message) {
-  if (message.type === 'listen') {
-    if (!listening.has(message.channel)) {
-      listening.set(message.channel, await db.listen(message.channel, (payload) => port.postMessage({ type: 'notification', channel: message.channel, payload })));
-    }
-    port.postMessage({ type: 'result', id: message.id, rows: [], affectedRows: 0 });
-    return;
-  }
-  if (message.type === 'unlisten') {
-    const unsubscribe = listening.get(message.channel);
-    listening.delete(message.channel);
-    await unsubscribe?.();
-    port.postMessage({ type: 'result', id: message.id, rows: [], affectedRows: 0 });
-    return;
-  }
   if (message.type === 'close') {
     await db.close().catch(() => {});
     port.postMessage({ type: 'closed' });
@@ -173,15 +159,26 @@ async function handle(message) {
     return;
   }
   try {
-    if (message.type === 'batch') {
+    if (message.type === 'listen') {
+      if (!listening.has(message.channel)) {
+        listening.set(message.channel, await db.listen(message.channel, (payload) => port.postMessage({ type: 'notification', channel: message.channel, payload })));
+      }
+      port.postMessage({ type: 'result', id: message.id, rows: [], affectedRows: 0 });
+    } else if (message.type === 'unlisten') {
+      const unsubscribe = listening.get(message.channel);
+      listening.delete(message.channel);
+      await unsubscribe?.();
+      port.postMessage({ type: 'result', id: message.id, rows: [], affectedRows: 0 });
+    } else if (message.type === 'batch') {
       // One transaction, one commit: what the service's thread sent together is written together; each
       // statement's rows, in order, as the batch's rows.
       port.postMessage({ type: 'result', id: message.id, rows: await run(message.statements), affectedRows: 0 });
-      return;
+    } else {
+      const [outcome] = await run([{ sql: message.sql, params: message.params }]);
+      port.postMessage({ type: 'result', id: message.id, rows: outcome.rows, affectedRows: outcome.affectedRows });
     }
-    const [outcome] = await run([{ sql: message.sql, params: message.params }]);
-    port.postMessage({ type: 'result', id: message.id, rows: outcome.rows, affectedRows: outcome.affectedRows });
   } catch (error) {
+    // Every request is answered, a failed LISTEN too: the service's thread waits for its answer.
     port.postMessage({ type: 'result', id: message.id, error: describe(error) });
   }
 }
@@ -190,6 +187,6 @@ async function handle(message) {
 // calls must not interleave with it.
 let previous = Promise.resolve();
 port.on('message', (message) => {
-  previous = previous.then(() => handle(message)).catch(() => {});
+  previous = previous.then(() => handle(message));
 });
 port.postMessage({ type: 'ready' });
