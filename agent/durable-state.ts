@@ -285,9 +285,9 @@ const PUSH_CONFIG_CHANGES = 'agent_push_config_changes';
 
 /**
  * The SDK's stores on a PostgreSQL server that several agent processes may share. Every write goes to the
- * database (a working task's progress a little later, `lateProgress`). The SDK reads a task and its push configs on every event it saves; the tasks this process is
- * working on (saved here, not finished, not waiting for their caller) are kept in memory with their push
- * configs, and those reads are answered from there. Nobody else writes such a task while this process
+ * database (a working task's progress a little later, `lateProgress`). The SDK reads a task and its push
+ * configs on every event it saves; the tasks this process is working on (saved here, not finished, not
+ * waiting for their caller) are kept in memory with their push configs, and those reads are answered from there. Nobody else writes such a task while this process
  * holds its lease, except to end it (CancelTask on another process, or a process taking over a lease that
  * lapsed): the relay hears of that (`changedElsewhere`), as it does of push configs changed on another
  * process (a NOTIFY on `PUSH_CONFIG_CHANGES`), and the memory of that task is dropped. The database

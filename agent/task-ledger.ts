@@ -122,8 +122,9 @@ class HeldConsents {
     if (ids?.size === 0) this.#byRun.delete(runId);
   }
   deleteRun(run: RunKey): void {
-    for (const authReqId of this.#byRun.get(HeldConsents.#runId(run)) ?? []) this.#byId.delete(authReqId);
-    this.#byRun.delete(HeldConsents.#runId(run));
+    const runId = HeldConsents.#runId(run);
+    for (const authReqId of this.#byRun.get(runId) ?? []) this.#byId.delete(authReqId);
+    this.#byRun.delete(runId);
   }
   clear(): void {
     this.#byId.clear();
