@@ -116,12 +116,20 @@ export interface StoredConsent {
 export interface ConsentLedger {
   save(consent: StoredConsent): Promise<void>;
   forget(id: string): Promise<void>;
+  /**
+   * Runs `work` so that every write it makes, the ledger's and oidc-provider's alike, is committed
+   * as one unit: a decision is never stored without the result it gives the application (write-queue.ts).
+   */
+  together<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export interface ConsentRegistryOptions {
   /** Seconds between polls announced to clients. */
   interval: number;
+  /** Gives oidc-provider the request's result; its writes share one commit with the decision's. */
   settle: (record: ConsentRecord, outcome: Outcome) => Promise<void>;
+  /** Once the result is stored: tells the application (a CIBA ping). Never throws. */
+  announce?: (record: ConsentRecord, outcome: Outcome) => void;
   onError?: (message: string, error: unknown) => void;
   now?: () => number;
   /** Oldest finished requests are forgotten beyond this many. */
@@ -181,6 +189,7 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
   const byAuthReqId = new Map<string, MutableRecord>();
   const listeners = new Set<(view: ConsentRequestView) => void>();
   const ledger = options.ledger;
+  const together = <T>(work: () => Promise<T>): Promise<T> => (ledger ? ledger.together(work) : work());
   const writes = new Set<Promise<void>>();
   let seq = 0;
   let closed = false;
@@ -246,9 +255,11 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
       clearTimers(record);
       persistLater(record);
       emit(record);
-      void options.settle(publicRecord(record), 'expired-by-time').catch((error: unknown) => {
-        onError(`could not finish expired request ${record.id}`, error);
-      });
+      const answer = publicRecord(record);
+      options.settle(answer, 'expired-by-time').then(
+        () => options.announce?.(answer, 'expired-by-time'),
+        (error: unknown) => onError(`could not finish expired request ${record.id}`, error),
+      );
     }
   };
 
@@ -287,10 +298,15 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
       record.view.expires_at = new Date(record.expiresAtMs).toISOString();
     }
     clearTimers(record);
+    const answer = publicRecord(record);
     try {
-      // Recorded before the token endpoint can answer with it, so a restart never forgets a decision it acted on.
-      await persist(record);
-      await options.settle(publicRecord(record), outcome);
+      // The decision and the result it gives, in one commit before the application is told: a restart
+      // never forgets a decision it acted on, nor keeps one without its result.
+      await together(async () => {
+        await persist(record);
+        await options.settle(answer, outcome);
+      });
+      options.announce?.(answer, outcome);
     } catch (error) {
       onError(`could not record the ${outcome} result of request ${record.id}`, error);
       throw error;

@@ -121,6 +121,9 @@ export function createTenantState(database: Promise<Database>, options: TenantSt
     async forget(id) {
       await write(SQL.forgetConsent, [id]);
     },
+    async together(work) {
+      return (await queue).together(work);
+    },
   };
 
   return {

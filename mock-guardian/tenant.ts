@@ -140,6 +140,11 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
         await request.save();
       }
     }
+  };
+
+  /** Once the result is stored: the answer as a hop of the trace, and the ping that tells the application. */
+  const announce = (record: ConsentRecord, outcome: Outcome): void => {
+    if (!running) return;
     const answered = traceOutcome(record, outcome);
     const ping = sendPing(running.directory, record, answered).finally(() => pendingPings.delete(ping));
     pendingPings.add(ping);
@@ -218,6 +223,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   const registry = createConsentRegistry({
     interval: settings.cibaInterval,
     settle,
+    announce,
     ...(state ? { ledger: state.ledger } : {}),
     onError: (message, error) => log(`${message}: ${error instanceof Error ? error.message : String(error)}`),
   });

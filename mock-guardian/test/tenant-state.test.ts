@@ -173,6 +173,41 @@ describe.each(STORES)('the tenant on $name', ({ database }) => {
     await second.tenant.close();
   }, 60_000);
 
+  it.each([0, 1, 2])(
+    'stores an approval whole or not at all: a tenant that stops writing after %i more commits leaves a request that is pending, or approved with its token',
+    async (commits) => {
+      // The tenant as a kill would leave it: after `left` more transactions, nothing else reaches the database.
+      let left = Number.POSITIVE_INFINITY;
+      const dying: Database = {
+        ...database(),
+        async runTogether(queries) {
+          if (left <= 0) throw new Error('the tenant is gone');
+          left -= 1;
+          await database().runTogether(queries);
+        },
+      };
+      const first = await startOn(dying);
+      const authReqId = await ask(first.issuer, 'auth0|jdoe', { binding_message: `Cut after ${commits}` });
+      const { id } = (await requests(first.issuer)).find((r) => r.binding_message === `Cut after ${commits}`)!;
+      left = commits;
+      await decide(first.issuer, id, 'approve');
+      await first.tenant.close();
+
+      const second = await startOn(database(), Number(new URL(first.issuer).port));
+      try {
+        const status = (await requests(second.issuer)).find((r) => r.id === id)?.status;
+        expect(['pending', 'approved']).toContain(status);
+        if (status === 'pending') expect(await decide(second.issuer, id, 'approve')).toBe(200);
+        const token = await poll(second.issuer, authReqId);
+        expect(token.status, `${status}: ${JSON.stringify(token.body)}`).toBe(200);
+        expect(decodeJwt(String(token.body.access_token)).sub).toBe('auth0|jdoe');
+      } finally {
+        await second.tenant.close();
+      }
+    },
+    60_000,
+  );
+
   it("stores oidc-provider's models: find, consume, expired ones a while longer, revoke by grant, destroy", async () => {
     let clock = Date.parse('2026-11-25T12:00:00Z');
     const tag = randomUUID();

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CompiledQuery } from 'kysely';
 
 /**
@@ -7,31 +8,48 @@ import type { CompiledQuery } from 'kysely';
  * of them (on PGlite, also one message to its thread). Each caller's promise
  * settles once its own write is committed, so a caller that awaits its write
  * still knows it is durable; writes are committed in the order they were
- * asked for. A batch that fails is tried again statement by statement, so a
- * bad write fails only its own caller.
+ * asked for. A batch that fails is tried again unit by unit, so a bad write
+ * fails only its own caller.
+ *
+ * `together` makes several writes one unit: all committed or none, whatever
+ * else shares their transaction (a tenant's decision, the grant it issues and
+ * the CIBA request that points to the grant).
  */
 
 export interface WriteQueue {
   write(query: CompiledQuery): Promise<void>;
+  /**
+   * Runs `work`, holding back the writes it asks for (they resolve at once: the work must not wait for
+   * them), then commits them as one unit. Resolves to the work's result once they are committed; rejects
+   * with the commit's error, or with the work's own error, and then none of its writes is made.
+   * A `together` inside another joins it. Writes asked for after the work has settled are ordinary writes.
+   */
+  together<T>(work: () => Promise<T>): Promise<T>;
 }
 
-/** Statements per transaction at most; more wait for the next one. */
+/** Statements per transaction at most (a larger unit goes alone); more wait for the next one. */
 const MAX_BATCH = 256;
 
 interface Queued {
-  query: CompiledQuery;
+  queries: readonly CompiledQuery[];
   resolve: () => void;
   reject: (error: unknown) => void;
+}
+
+interface Unit {
+  queries: CompiledQuery[];
+  open: boolean;
 }
 
 /** `runTogether` runs statements in one transaction (`Database.runTogether`). */
 export function createWriteQueue(runTogether: (queries: readonly CompiledQuery[]) => Promise<void>): WriteQueue {
   const queued: Queued[] = [];
+  const unitOfWork = new AsyncLocalStorage<Unit>();
   let flushing = false;
 
   const commit = async (batch: Queued[]) => {
     try {
-      await runTogether(batch.map((entry) => entry.query));
+      await runTogether(batch.flatMap((entry) => entry.queries));
       for (const entry of batch) entry.resolve();
     } catch (error) {
       if (batch.length === 1) {
@@ -39,25 +57,56 @@ export function createWriteQueue(runTogether: (queries: readonly CompiledQuery[]
         return;
       }
       for (const entry of batch) {
-        await runTogether([entry.query]).then(entry.resolve, entry.reject);
+        await runTogether(entry.queries).then(entry.resolve, entry.reject);
       }
     }
   };
 
+  /** The next batch: whole units, up to MAX_BATCH statements, at least one unit. */
+  const nextBatch = (): Queued[] => {
+    let statements = queued[0]!.queries.length;
+    let count = 1;
+    while (count < queued.length && statements + queued[count]!.queries.length <= MAX_BATCH) {
+      statements += queued[count]!.queries.length;
+      count += 1;
+    }
+    return queued.splice(0, count);
+  };
+
   const flush = async () => {
-    while (queued.length > 0) await commit(queued.splice(0, MAX_BATCH));
+    while (queued.length > 0) await commit(nextBatch());
     flushing = false;
   };
 
+  const enqueue = (queries: readonly CompiledQuery[]) =>
+    new Promise<void>((resolve, reject) => {
+      queued.push({ queries, resolve, reject });
+      if (flushing) return;
+      flushing = true;
+      // After this turn of the event loop: the writes of one request (and of requests answered with it) go together.
+      setImmediate(() => void flush());
+    });
+
   return {
     write(query) {
-      return new Promise<void>((resolve, reject) => {
-        queued.push({ query, resolve, reject });
-        if (flushing) return;
-        flushing = true;
-        // After this turn of the event loop: the writes of one request (and of requests answered with it) go together.
-        setImmediate(() => void flush());
-      });
+      const unit = unitOfWork.getStore();
+      if (unit?.open) {
+        unit.queries.push(query);
+        return Promise.resolve();
+      }
+      return enqueue([query]);
+    },
+    async together(work) {
+      if (unitOfWork.getStore()?.open) return work();
+      const unit: Unit = { queries: [], open: true };
+      let result: Awaited<ReturnType<typeof work>>;
+      try {
+        result = await unitOfWork.run(unit, work);
+      } finally {
+        unit.open = false;
+      }
+      if (unit.queries.length > 0) await enqueue(unit.queries);
+      return result;
     },
   };
 }

@@ -126,6 +126,52 @@ describe.concurrent.each(stores())('the database on $name', ({ fresh }) => {
     }
   }, 60_000);
 
+  it('commits the writes of a unit of work all or none, whatever shares their transaction', async () => {
+    const database = await openDatabase(await fresh());
+    try {
+      const queue = createWriteQueue((queries) => database.runTogether(queries));
+      const insert = (id: string) =>
+        queue.write(CompiledQuery.raw('insert into oidc_models (model, id, payload) values ($1, $2, $3)', ['Grant', id, JSON.stringify({ id })]));
+      const ids = async () =>
+        (await sql<{ id: string }>`select id from oidc_models order by id`.execute(database.db)).rows.map((row) => row.id);
+      await insert('taken');
+
+      // Inside the unit each write resolves at once (it is held back); the unit resolves once all are committed.
+      const whole = queue.together(async () => {
+        await insert('unit-a');
+        await new Promise((resolve) => setImmediate(resolve));
+        await insert('unit-b');
+        return 'done';
+      });
+      // A unit one of whose statements fails, committed beside an ordinary write and the unit above.
+      const broken = queue.together(async () => {
+        await insert('broken-a');
+        await insert('taken');
+      });
+      const beside = insert('beside');
+      const outcomes = await Promise.allSettled([whole, broken, beside]);
+      expect(outcomes[0]).toEqual({ status: 'fulfilled', value: 'done' });
+      expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ code: '23505' }) });
+      expect(outcomes[2]).toMatchObject({ status: 'fulfilled' });
+      expect(await ids()).toEqual(['beside', 'taken', 'unit-a', 'unit-b']);
+
+      // A unit whose work fails writes nothing; a write asked for after its work settled is an ordinary write.
+      let later: Promise<void> | undefined;
+      await expect(
+        queue.together(async () => {
+          await insert('failed-work');
+          setImmediate(() => (later = insert('after-the-unit')));
+          throw new Error('the work failed');
+        }),
+      ).rejects.toThrow('the work failed');
+      await waitUntil(async () => (later === undefined ? undefined : true));
+      await later;
+      expect(await ids()).toEqual(['after-the-unit', 'beside', 'taken', 'unit-a', 'unit-b']);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+
   it("reads back what a statement was given, alone, grouped with others or in a transaction, and rolls back a group one of whose statements fails", async () => {
     const database = await openDatabase(await fresh());
     try {
