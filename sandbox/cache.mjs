@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
@@ -12,9 +12,39 @@ export function cacheDir(root = repoRoot) {
   return join(root, 'node_modules', '.cache', 'headless-agent-auth-sandbox');
 }
 
+/** Whether the process `pid` is still running (one owned by another user counts as running). */
+function isRunning(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error?.code === 'EPERM';
+  }
+}
+
+/**
+ * Deletes what a writer of `path` left when it was killed half-way: `<path>.partial-<pid>-<thread>` files or
+ * folders (a template folder is about 40 MB) whose process is gone. A running writer's partial is left alone.
+ */
+export function removeStalePartials(path) {
+  const prefix = `${basename(path)}.partial-`;
+  let names;
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-\d+$/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isSafeInteger(pid) && pid > 0 && !isRunning(pid)) rmSync(join(dirname(path), name), { recursive: true, force: true });
+  }
+}
+
 /** Writes `path` whole or not at all: a reader never sees a file cut short, and writers racing leave one of theirs. */
 export function writeFileAtomically(path, data) {
   mkdirSync(dirname(path), { recursive: true });
+  removeStalePartials(path);
   const partial = `${path}.partial-${process.pid}-${threadId}`;
   try {
     writeFileSync(partial, data);
@@ -32,6 +62,7 @@ export function makeFolderAtomically(dir, fill) {
   const partial = `${dir}.partial-${process.pid}-${threadId}`;
   try {
     mkdirSync(dirname(dir), { recursive: true });
+    removeStalePartials(dir);
     fill(partial);
     renameSync(partial, dir);
   } catch (error) {
