@@ -78,6 +78,11 @@ export interface CallPolicy {
    * dozen sockets to the identity backend instead of opening one each.
    */
   fetch: typeof fetch;
+  /**
+   * The same pool for a service outside the sandbox's trace (the language model): Node's own `fetch`, so any
+   * request and response the model's SDK builds work, and no trace headers, whose baggage names the task.
+   */
+  externalFetch: typeof fetch;
   limits(service: Service): CallLimits;
   /** The longest one call can take, retries and waits included: what a task may wait on the service. */
   deadlineMs(service: Service): number;
@@ -141,6 +146,8 @@ export function createCallPolicy(
   const dispatcher = new Agent({ connections: CONNECTIONS_PER_ORIGIN, keepAliveTimeout: POOL_KEEP_ALIVE_MS });
   const policy: CallPolicy = {
     fetch: pooledFetch(dispatcher),
+    // The pool's dispatcher given to Node's fetch (undici's `dispatcher` option, which the DOM types lack).
+    externalFetch: (input, init) => fetch(input, { ...init, dispatcher } as RequestInit),
     close: () => dispatcher.close(),
     limits: (service) => table[service],
     deadlineMs(service) {

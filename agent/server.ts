@@ -98,6 +98,14 @@ export interface AgentHandle {
 
 export const REALM = 'staff0-hr-agent';
 
+/**
+ * How the model's SDK reaches the model: through the call policy's pool (64 connections per origin at most), so a
+ * thousand tasks asking at once share a few dozen sockets, which close once idle, rather than opening one each.
+ */
+export function modelHttpOptions(policy: Pick<CallPolicy, 'externalFetch'>, baseUrl: string | undefined) {
+  return { fetch: policy.externalFetch, ...(baseUrl ? { baseUrl } : {}) };
+}
+
 export function createAgent(options: AgentOptions): AgentHandle {
   const telemetry = options.telemetry ?? noTelemetry();
   // Each task's hops find their parent in the async context (openid-client's requests among them).
@@ -135,10 +143,7 @@ export function createAgent(options: AgentOptions): AgentHandle {
     hrApi: createHrApiClient({ baseUrl: options.hrApiUrl, policy }),
     maxConsentRequests: options.maxConsentRequests,
   });
-  const genai = new GoogleGenAI({
-    apiKey: options.gemini.apiKey,
-    ...(options.gemini.baseUrl ? { httpOptions: { baseUrl: options.gemini.baseUrl } } : {}),
-  });
+  const genai = new GoogleGenAI({ apiKey: options.gemini.apiKey, httpOptions: modelHttpOptions(policy, options.gemini.baseUrl) });
   const planner = createPlanner({
     generateContent: (params) => genai.models.generateContent(params),
     model: options.gemini.model,
