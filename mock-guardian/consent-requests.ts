@@ -177,6 +177,8 @@ interface MutableRecord {
   timers: NodeJS.Timeout[];
   /** The ledger's writes for this record, in order. */
   written: Promise<void>;
+  /** Settles once the decision and its result are committed (or failed to be): a poll's answer waits for it. */
+  stored?: Promise<void>;
   /** When a poll was last written to the ledger (epoch ms; 0: never). */
   pollWrittenAt: number;
 }
@@ -302,10 +304,12 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     try {
       // The decision and the result it gives, in one commit before the application is told: a restart
       // never forgets a decision it acted on, nor keeps one without its result.
-      await together(async () => {
+      const stored = together(async () => {
         await persist(record);
         await options.settle(answer, outcome);
       });
+      record.stored = stored.catch(() => {});
+      await stored;
       options.announce?.(answer, outcome);
     } catch (error) {
       onError(`could not record the ${outcome} result of request ${record.id}`, error);
@@ -434,6 +438,9 @@ export function createConsentRegistry(options: ConsentRegistryOptions): ConsentR
     async recordPoll(authReqId, clientId, pending) {
       const record = byAuthReqId.get(authReqId);
       if (!record || record.clientId !== clientId) return undefined;
+      // oidc-provider answers from memory, where a decision's result is a moment before its commit: the answer
+      // (tokens, or access_denied) goes out only once the decision it reflects is stored.
+      await record.stored;
       const t = now();
       let slowDown = false;
       if (pending && record.lastPollMs !== undefined && t - record.lastPollMs < record.interval * 1000 - POLL_GRACE_MS) {
