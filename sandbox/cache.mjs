@@ -26,7 +26,7 @@ function isRunning(pid) {
  * Deletes what a writer of `path` left when it was killed half-way: `<path>.partial-<pid>-<thread>` files or
  * folders (a template folder is about 40 MB) whose process is gone. A running writer's partial is left alone.
  */
-export function removeStalePartials(path) {
+function removeStalePartials(path) {
   const prefix = `${basename(path)}.partial-`;
   let names;
   try {
