@@ -14,6 +14,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
+import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 
 /**
  * PGlite on a worker thread, and a Kysely dialect for it. PGlite is Postgres
@@ -181,7 +182,7 @@ export class ConnectionLock {
   }
 }
 
-/** Kysely over a PGlite thread: PostgreSQL's SQL on its one connection; single statements are grouped (StatementGroups), a transaction holds the connection until it ends. */
+/** Kysely over a PGlite thread: PostgreSQL's SQL on its one connection; single statements are grouped (statementGroups), a transaction holds the connection until it ends. */
 export class PgliteThreadDialect implements Dialect {
   constructor(
     private readonly thread: PgliteThread,
@@ -203,56 +204,36 @@ export class PgliteThreadDialect implements Dialect {
 
 type QueryOutcome = { rows: unknown[]; affectedRows: number };
 
-/**
- * Group commit for single statements. Every Kysely query outside a transaction comes here; those asked
- * for while a group is running wait and run together as the next group: one message to the thread and
- * one commit for all of them, each caller getting its own rows. A group that fails is rolled back whole
- * and its statements are run again one by one, so a bad statement fails only its own caller. A
- * thousand pending tasks make many small writes; one commit each would queue them for seconds.
- */
-class StatementGroups {
-  readonly #queued: { sql: string; params: readonly unknown[]; resolve: (outcome: QueryOutcome) => void; reject: (error: unknown) => void }[] = [];
-  #running = false;
-  constructor(
-    private readonly thread: PgliteThread,
-    private readonly lock: ConnectionLock,
-  ) {}
-
-  run(sql: string, params: readonly unknown[]): Promise<QueryOutcome> {
-    return new Promise((resolve, reject) => {
-      this.#queued.push({ sql, params, resolve, reject });
-      if (this.#running) return;
-      this.#running = true;
-      void this.#drain();
-    });
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#queued.length > 0) {
-      await this.lock.acquire();
-      const group = this.#queued.splice(0, MAX_GROUP);
-      try {
-        if (group.length === 1) {
-          const [only] = group;
-          await this.thread.query(only!.sql, only!.params).then(only!.resolve, only!.reject);
-          continue;
-        }
-        try {
-          const outcomes = await this.thread.batch(group);
-          group.forEach((entry, i) => entry.resolve(outcomes[i]!));
-        } catch {
-          for (const entry of group) await this.thread.query(entry.sql, entry.params).then(entry.resolve, entry.reject);
-        }
-      } finally {
-        this.lock.release();
-      }
-    }
-    this.#running = false;
-  }
+interface Statement {
+  sql: string;
+  params: readonly unknown[];
 }
 
 /** Statements in one group at most. */
 const MAX_GROUP = 256;
+
+/**
+ * Group commit (group-commit.ts) for single statements. Every Kysely query outside a transaction comes
+ * here; those asked for while a group is running run together as the next group: one message to the
+ * thread and one commit for all of them, each caller getting its own rows, and a bad statement failing
+ * only its own caller. A thousand pending tasks make many small writes; one commit each would queue
+ * them for seconds. A group holds the connection, so it never runs inside another caller's transaction.
+ */
+function statementGroups(thread: PgliteThread, lock: ConnectionLock) {
+  return createGroupCommit<Statement, QueryOutcome>({
+    runGroup: (statements) => thread.batch(statements),
+    runAlone: ({ sql, params }) => thread.query(sql, params),
+    maxWeight: MAX_GROUP,
+    exclusive: async (work) => {
+      await lock.acquire();
+      try {
+        return await work();
+      } finally {
+        lock.release();
+      }
+    },
+  });
+}
 
 /**
  * One per Kysely acquire: outside a transaction its queries go to the statement groups; inside one
@@ -262,12 +243,12 @@ class PgliteThreadConnection implements DatabaseConnection {
   inTransaction = false;
   constructor(
     private readonly thread: PgliteThread,
-    private readonly groups: StatementGroups,
+    private readonly groups: GroupCommit<Statement, QueryOutcome>,
   ) {}
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const { rows, affectedRows } = this.inTransaction
       ? await this.thread.query(query.sql, query.parameters)
-      : await this.groups.run(query.sql, query.parameters);
+      : await this.groups({ sql: query.sql, params: query.parameters });
     return { rows: rows as R[], ...(affectedRows > 0 ? { numAffectedRows: BigInt(affectedRows) } : {}) };
   }
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
@@ -276,12 +257,12 @@ class PgliteThreadConnection implements DatabaseConnection {
 }
 
 class PgliteThreadDriver implements Driver {
-  readonly #groups: StatementGroups;
+  readonly #groups: GroupCommit<Statement, QueryOutcome>;
   constructor(
     private readonly thread: PgliteThread,
     private readonly lock: ConnectionLock,
   ) {
-    this.#groups = new StatementGroups(thread, lock);
+    this.#groups = statementGroups(thread, lock);
   }
   async init() {}
   async acquireConnection(): Promise<DatabaseConnection> {

@@ -1,14 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CompiledQuery } from 'kysely';
+import { createGroupCommit } from './group-commit.ts';
 
 /**
- * Group commit for a service that writes much and reads from memory (the
- * local tenant's journal): the writes asked for while a batch is being
- * committed wait, and go together in the next batch, one transaction for all
- * of them (on PGlite, also one message to its thread). Each caller's promise
- * settles once its own write is committed, so a caller that awaits its write
- * still knows it is durable; writes are committed in the order they were
- * asked for. A batch that fails is tried again unit by unit, so a bad write
+ * Group commit (group-commit.ts) for a service that writes much and reads
+ * from memory (the local tenant's journal): the writes asked for while a
+ * batch is being committed go together in the next batch, one transaction
+ * for all of them. Each caller's promise settles once its own write is
+ * committed, so a caller that awaits its write still knows it is durable;
+ * writes are committed in the order they were asked for, and a bad write
  * fails only its own caller.
  *
  * `together` makes several writes one unit: all committed or none, whatever
@@ -30,12 +30,6 @@ export interface WriteQueue {
 /** Statements per transaction at most (a larger unit goes alone); more wait for the next one. */
 const MAX_BATCH = 256;
 
-interface Queued {
-  queries: readonly CompiledQuery[];
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 interface Unit {
   queries: CompiledQuery[];
   open: boolean;
@@ -43,49 +37,17 @@ interface Unit {
 
 /** `runTogether` runs statements in one transaction (`Database.runTogether`). */
 export function createWriteQueue(runTogether: (queries: readonly CompiledQuery[]) => Promise<void>): WriteQueue {
-  const queued: Queued[] = [];
   const unitOfWork = new AsyncLocalStorage<Unit>();
-  let flushing = false;
-
-  const commit = async (batch: Queued[]) => {
-    try {
-      await runTogether(batch.flatMap((entry) => entry.queries));
-      for (const entry of batch) entry.resolve();
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      for (const entry of batch) {
-        await runTogether(entry.queries).then(entry.resolve, entry.reject);
-      }
-    }
-  };
-
-  /** The next batch: whole units, up to MAX_BATCH statements, at least one unit. */
-  const nextBatch = (): Queued[] => {
-    let statements = queued[0]!.queries.length;
-    let count = 1;
-    while (count < queued.length && statements + queued[count]!.queries.length <= MAX_BATCH) {
-      statements += queued[count]!.queries.length;
-      count += 1;
-    }
-    return queued.splice(0, count);
-  };
-
-  const flush = async () => {
-    while (queued.length > 0) await commit(nextBatch());
-    flushing = false;
-  };
-
-  const enqueue = (queries: readonly CompiledQuery[]) =>
-    new Promise<void>((resolve, reject) => {
-      queued.push({ queries, resolve, reject });
-      if (flushing) return;
-      flushing = true;
-      // After this turn of the event loop: the writes of one request (and of requests answered with it) go together.
-      setImmediate(() => void flush());
-    });
+  const enqueue = createGroupCommit<readonly CompiledQuery[], void>({
+    runGroup: async (units) => {
+      await runTogether(units.flat());
+      return units.map(() => undefined);
+    },
+    runAlone: runTogether,
+    weight: (unit) => unit.length,
+    maxWeight: MAX_BATCH,
+    gatherTurn: true,
+  });
 
   return {
     write(query) {
