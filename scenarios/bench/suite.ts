@@ -81,7 +81,8 @@ export const BENCHMARKS: readonly Benchmark[] = [
     run: ({ size, log }) =>
       benchTelemetryOverhead(
         size === 'full'
-          ? { runs: 7, warmups: 1, rounds: 7, durationMs: 2000, warmupMs: 1000, concurrency: 32, log }
+          ? // Many short paired samples: one approval or one load window is noisy on a shared 2-core machine, their median is not.
+            { runs: 61, warmups: 3, rounds: 45, durationMs: 800, warmupMs: 1000, concurrency: 32, log }
           : { runs: 1, warmups: 0, rounds: 1, durationMs: 300, warmupMs: 100, concurrency: 8, log },
       ),
   },
