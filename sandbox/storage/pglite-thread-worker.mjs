@@ -22,7 +22,7 @@ function describe(error) {
 }
 
 const port = parentPort;
-const { dataDir, template } = workerData;
+const { dataDir, template, reopened } = workerData;
 
 /**
  * PostgreSQL's defaults size its shared memory for a server: 128 MB of buffers and 100 connections. A
@@ -55,10 +55,19 @@ async function fromTemplate(path, load) {
   }
 }
 
+/** What `open` returns when it made the database in full and the thread should be started again (see there). */
+const REOPEN = Symbol('reopen');
+
 /**
  * Opens the database. A new one starts from the templates (pglite-thread.ts) when there are some; the first
  * new one made in full leaves its files there for the next. A template that cannot be read or loaded is
  * dropped and the database made from the other, or in full.
+ *
+ * Making a database in full (initdb) grows PGlite's WebAssembly memory to about 600 MiB, and that memory
+ * never shrinks: the service that happened to make the templates would hold it for as long as it runs. So
+ * once the database and its templates are on disk, this thread closes it and returns REOPEN, and the
+ * service starts a new thread, which opens what this one made (or loads the template, for a database in
+ * memory, whose starting files are the template's) at the usual size. A thread started again never asks again.
  */
 async function open() {
   const options = { startParams: [...PGlite.defaultStartParams, ...MEMORY_SETTINGS], ...(dataDir === undefined ? {} : { dataDir }) };
@@ -75,9 +84,11 @@ async function open() {
   if (template !== undefined && existsSync(template)) {
     db = await fromTemplate(template, () => PGlite.create({ ...options, loadDataDir: new Blob([readFileSync(template)]) }));
   }
+  let madeInFull = false;
   try {
     if (!db) {
       db = await PGlite.create(options);
+      madeInFull = true;
       if (template !== undefined) writeFileAtomically(template, Buffer.from(await (await db.dumpDataDir('none')).arrayBuffer()));
     }
     if (dataDir !== undefined && templateFolder !== template && !existsSync(templateFolder)) {
@@ -89,6 +100,12 @@ async function open() {
     // No template this time (a read-only folder): the next new database is made in full too.
     if (!db) throw error;
   }
+  // Started again only where the next thread finds what it needs: its database on disk, or the template.
+  const reopenable = dataDir !== undefined ? existsSync(join(dataDir, 'PG_VERSION')) : template !== undefined && existsSync(template);
+  if (madeInFull && !reopened && reopenable) {
+    await db.close();
+    return REOPEN;
+  }
   return db;
 }
 
@@ -99,6 +116,10 @@ try {
   db = await open();
 } catch (error) {
   port.postMessage({ type: 'failed', error: describe(error) });
+  process.exit(0);
+}
+if (db === REOPEN) {
+  port.postMessage({ type: 'reopen' });
   process.exit(0);
 }
 

@@ -53,6 +53,8 @@ export class PgliteQueryError extends Error {
 type Described = ConstructorParameters<typeof PgliteQueryError>[0];
 type FromWorker =
   | { type: 'ready' }
+  /** The thread made the database in full and closed it: start another, which opens it at the usual memory size. */
+  | { type: 'reopen' }
   | { type: 'failed'; error: Described }
   | { type: 'closed' }
   | { type: 'notification'; channel: string; payload: string }
@@ -84,7 +86,7 @@ export function startPgliteThread(
   template: string | undefined = templatePath(),
 ): Promise<PgliteThread> {
   signal?.throwIfAborted();
-  const worker = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: { dataDir, template } });
+  let worker: Worker;
   const pending = new Map<number, { resolve: (r: { rows: unknown[]; affectedRows: number }) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let stopped: Error | undefined;
@@ -97,17 +99,31 @@ export function startPgliteThread(
       pending.clear();
       rejectStart(stopped);
     };
-    worker.on('error', fail);
-    worker.on('exit', () => {
-      fail(new Error('the PGlite thread has stopped'));
-      onClosed?.();
-    });
     const abort = () => {
       fail(signal?.reason instanceof Error ? signal.reason : new Error('opening PGlite was aborted'));
       void worker.terminate();
     };
     signal?.addEventListener('abort', abort, { once: true });
-    worker.on('message', (message: FromWorker) => {
+    const spawn = (reopened: boolean) => {
+      const current = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: { dataDir, template, reopened } });
+      worker = current;
+      // A thread that asked to be started again ends by itself: its end is no failure.
+      let replaced = false;
+      current.on('error', (error) => {
+        if (!replaced) fail(error);
+      });
+      current.on('exit', () => {
+        if (replaced) return;
+        fail(new Error('the PGlite thread has stopped'));
+        onClosed?.();
+      });
+      current.on('message', (message: FromWorker) => {
+        if (message.type !== 'reopen') return onMessage(message);
+        replaced = true;
+        if (!stopped) spawn(true);
+      });
+    };
+    const onMessage = (message: FromWorker) => {
       switch (message.type) {
         case 'ready':
           signal?.removeEventListener('abort', abort);
@@ -128,7 +144,8 @@ export function startPgliteThread(
           else waiter?.resolve({ rows: message.rows ?? [], affectedRows: message.affectedRows ?? 0 });
         }
       }
-    });
+    };
+    spawn(false);
 
     let closing: Promise<void> | undefined;
     const send = (message: Record<string, unknown>) => {
