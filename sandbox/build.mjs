@@ -22,6 +22,7 @@ export const SANDBOX_ENTRIES = [
   'mock-gemini/main.ts',
   'hr-api/main.ts',
   'agent/main.ts',
+  'sandbox/storage/make-templates.ts',
 ];
 
 /** Builds kept besides the current one (each is a few hundred KiB). */

@@ -5,7 +5,7 @@ import { repoRoot } from './cache.mjs';
 import { loadConfigOrReport, type SandboxConfig } from './config.ts';
 import { createControlSecret, exposureWarning, flowConsoleUrl, guardianPageUrl } from './exposure.ts';
 import { writeRunFile } from './run-file.ts';
-import { assertPortsFree, nodeArgs, PortInUseError, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
+import { assertPortsFree, nodeArgs, PortInUseError, prepareEmbeddedDatabases, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
 
 const READY_TIMEOUT_MS = 60_000;
 
@@ -88,6 +88,10 @@ export async function runSandbox(buildDir: string): Promise<number> {
     }
     throw error;
   }
+
+  // Once per machine: the embedded database's templates, so that no service runs initdb itself.
+  const notice = await prepareEmbeddedDatabases(config, buildDir, (line) => console.log(line));
+  if (notice !== undefined) console.warn(notice);
 
   // A local HTTPS tenant: every service that calls it must trust the local CA from its first line. (local-ca.ts
   // loads an X.509 library, about 0.1 s: only imported when needed.)

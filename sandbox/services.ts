@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { builtEntry } from './build.mjs';
+import { repoRoot } from './cache.mjs';
 import type { SandboxConfig } from './config.ts';
+import { templatesMissing } from './storage/pglite-templates.ts';
 
 /** What `npm run sandbox` starts for a given configuration. */
 export interface ServiceSpec {
@@ -42,6 +45,34 @@ export const EMBEDDED_DATABASE_NODE_FLAGS: readonly string[] = ['--liftoff-only'
 /** The HR Agent's process flags: its heap limit keeps a thousand pending consents from leaving garbage uncollected. */
 export function agentNodeFlags(config: SandboxConfig): string[] {
   return [`--max-old-space-size=${config.agent.maxHeapMb}`, ...EMBEDDED_DATABASE_NODE_FLAGS];
+}
+
+/** True when a service of this configuration keeps its state in an embedded database (PGlite). */
+function usesEmbeddedDatabase(config: SandboxConfig): boolean {
+  return config.storage.databaseUrl === undefined && (config.identity.backend === 'local' || config.storage.agentState === 'database');
+}
+
+/**
+ * Before the services start: on a machine with no embedded-database templates yet, makes them in a process of
+ * its own (sandbox/storage/make-templates.ts, from the build when there is one). Otherwise each service opening
+ * a new database would run PGlite's `initdb` itself: seconds of CPU each, the agent's and the tenant's at once,
+ * and about 550 MiB of WebAssembly memory at its peak. Resolves to what the caller should say, if anything; a
+ * failure is not fatal (the services then make the database in full themselves).
+ */
+export async function prepareEmbeddedDatabases(config: SandboxConfig, buildDir?: string, log?: (line: string) => void): Promise<string | undefined> {
+  if (!usesEmbeddedDatabase(config) || !templatesMissing()) return undefined;
+  log?.("Making the embedded database's templates (once on this machine, a few seconds)…");
+  const child = spawn(process.execPath, nodeArgs({ entry: 'sandbox/storage/make-templates.ts', nodeFlags: [...EMBEDDED_DATABASE_NODE_FLAGS] }, buildDir), {
+    cwd: repoRoot,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(null));
+    child.once('close', resolve);
+  });
+  return code === 0 ? undefined : `Could not make the embedded database's templates (${stderr.trim() || `exit ${code}`}); each service makes its database in full.`;
 }
 
 export function servicesFor(config: SandboxConfig): ServiceSpec[] {

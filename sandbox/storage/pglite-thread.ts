@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { cacheDir, repoRoot } from '../cache.mjs';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -15,6 +15,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
+import { templatePath, templatesMissing } from './pglite-templates.ts';
 
 /**
  * PGlite on a worker thread, and a Kysely dialect for it. PGlite is Postgres
@@ -61,29 +62,32 @@ type FromWorker =
   | { type: 'result'; id: number; rows?: unknown[]; affectedRows?: number; error?: Described };
 
 /**
- * Where a new database's starting files are kept: PGlite's `initdb` output, dumped by the first database
- * created with this PGlite version and loaded by every later one (creating takes 3–4 s of CPU, loading under 1 s).
- * Undefined when PGlite's version cannot be read: each new database is then created in full.
+ * Makes the templates, if they are missing, by making one database in full in a scratch folder. `npm run
+ * sandbox` runs it in a process of its own before the services (make-templates.ts), so that on a fresh
+ * checkout no service runs `initdb` and holds its memory, and the agent and the tenant do not both run it.
  */
-function templatePath(): string | undefined {
+export async function makeTemplates(template: string | undefined = templatePath()): Promise<void> {
+  if (!templatesMissing(template)) return;
+  const scratch = mkdtempSync(join(tmpdir(), 'pglite-templates-'));
   try {
-    const pglite = join(repoRoot, 'node_modules', '@electric-sql', 'pglite', 'package.json');
-    const { version } = JSON.parse(readFileSync(pglite, 'utf8')) as { version: string };
-    return join(cacheDir(), `pglite-${version}-initdb.tar`);
-  } catch {
-    return undefined;
+    const thread = await startPgliteThread(join(scratch, 'db'), undefined, template, { reopen: false });
+    await thread.close();
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
 /**
  * Starts the thread and opens `dataDir` (undefined: in memory), a new database from `template`;
- * resolves once PGlite is open.
+ * resolves once PGlite is open. `reopen: false` keeps a database made in full on the thread that made it
+ * (by default a new thread opens it, see pglite-thread-worker.mjs).
  * Aborting `signal` before then stops the thread at once.
  */
 export function startPgliteThread(
   dataDir: string | undefined,
   signal?: AbortSignal,
   template: string | undefined = templatePath(),
+  options: { reopen?: boolean } = {},
 ): Promise<PgliteThread> {
   signal?.throwIfAborted();
   let worker: Worker;
@@ -145,7 +149,7 @@ export function startPgliteThread(
         }
       }
     };
-    spawn(false);
+    spawn(options.reopen === false);
 
     let closing: Promise<void> | undefined;
     const send = (message: Record<string, unknown>) => {

@@ -6,7 +6,7 @@ import type { ConsentRequestView, ConsentStatus } from '../../mock-guardian/cons
 import { connectToAgent } from '../../sandbox/agent-client.ts';
 import { loadConfig, LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
 import { buildSandbox } from '../../sandbox/build.mjs';
-import { nodeArgs, servicesFor, waitForHealthy } from '../../sandbox/services.ts';
+import { nodeArgs, prepareEmbeddedDatabases, servicesFor, waitForHealthy } from '../../sandbox/services.ts';
 import { runCommand, sandboxEnv, type RunningCommand } from '../../sandbox/test/processes.ts';
 import { benchEmployees, benchTenant, type BenchPerson } from './bench-tenant.ts';
 
@@ -79,6 +79,8 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
     const running = new Map<string, RunningCommand>();
     // Built as `npm run sandbox` builds them: the figures are those of the processes users run.
     const buildDir = await buildSandbox();
+    const notice = await prepareEmbeddedDatabases(config, buildDir);
+    if (notice !== undefined) throw new Error(notice);
     for (const service of services) {
       const command = runCommand(process.execPath, nodeArgs(service, buildDir), env, { keepChars: KEEP_LOG_CHARS });
       running.set(service.name, command);

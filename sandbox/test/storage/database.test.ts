@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config.ts';
 import { databaseLocation, openDatabase, type Database, type DatabaseLocation } from '../../storage/database.ts';
 import { StorageError } from '../../storage/errors.ts';
-import { startPgliteThread } from '../../storage/pglite-thread.ts';
+import { templatesMissing } from '../../storage/pglite-templates.ts';
+import { makeTemplates, startPgliteThread } from '../../storage/pglite-thread.ts';
 import { createWriteQueue } from '../../storage/write-queue.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, MIGRATION_TABLE } from '../../storage/migrations.ts';
 import { freePorts, runCommand, waitUntil } from '../processes.ts';
@@ -446,6 +447,25 @@ describe('a new embedded database', () => {
     rmSync(join(folder, 'global'), { recursive: true });
     expect(await query(join(scratchDir(), 'db'))).toEqual(full);
     expect(existsSync(join(folder, 'global'))).toBe(true);
+  });
+
+  it("can be prepared before any service opens one: makeTemplates leaves the tar and the folder, and nothing else", async () => {
+    const template = join(scratchDir(), 'cache', 'initdb.tar');
+    const scratches = () => readdirSync(tmpdir()).filter((name) => name.startsWith('pglite-templates-')).length;
+    const before = scratches();
+    expect(templatesMissing(template)).toBe(true);
+    await makeTemplates(template);
+    expect(templatesMissing(template)).toBe(false);
+    expect(existsSync(join(template.replace(/\.tar$/, ''), 'PG_VERSION'))).toBe(true);
+    expect(scratches()).toBe(before);
+    // Made already: nothing is done again.
+    const made = statSync(template).mtimeMs;
+    await makeTemplates(template);
+    expect(statSync(template).mtimeMs).toBe(made);
+    // And a new database starts from them: it is a database like any other.
+    const thread = await startPgliteThread(join(scratchDir(), 'db'), undefined, template);
+    expect((await thread.query('select 1 as one', [])).rows).toEqual([{ one: 1 }]);
+    await thread.close();
   });
 
   it('made in full, leaves no initdb-sized memory behind: its service holds about what one that loaded the template holds', async () => {
