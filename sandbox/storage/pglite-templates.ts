@@ -23,13 +23,19 @@ export function templatePath(): string | undefined {
   }
 }
 
-/** The template folder beside the tar (see pglite-thread-worker.mjs), from which new databases on disk are copied. */
-function templateFolder(template: string): string {
-  return template.replace(/\.tar$/, '');
+/**
+ * The template as a folder beside the tar, for a new database on disk: copying the folder and opening the copy
+ * took about 0.3 s here, against about 0.55 s for PGlite to unpack the tar into one. The tar stays for databases
+ * in memory, which PGlite can only load from a tar. Undefined for a template that is no `.tar` path.
+ */
+export function templateFolder(template: string | undefined): string | undefined {
+  return template?.endsWith('.tar') ? template.slice(0, -'.tar'.length) : undefined;
 }
 
 /** True when a new database on disk would be made in full: the templates are not there yet. */
 export function templatesMissing(template: string | undefined = templatePath()): boolean {
-  return template !== undefined && !(existsSync(template) && existsSync(join(templateFolder(template), 'PG_VERSION')));
+  if (template === undefined) return false;
+  const folder = templateFolder(template);
+  return !(existsSync(template) && folder !== undefined && existsSync(join(folder, 'PG_VERSION')));
 }
 

@@ -15,7 +15,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
-import { templatePath, templatesMissing } from './pglite-templates.ts';
+import { templateFolder, templatePath, templatesMissing } from './pglite-templates.ts';
 
 /**
  * PGlite on a worker thread, and a Kysely dialect for it. PGlite is Postgres
@@ -109,7 +109,7 @@ export function startPgliteThread(
     };
     signal?.addEventListener('abort', abort, { once: true });
     const spawn = (reopened: boolean) => {
-      const current = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: { dataDir, template, reopened } });
+      const current = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: { dataDir, template, templateFolder: templateFolder(template), reopened } });
       worker = current;
       // A thread that asked to be started again ends by itself: its end is no failure.
       let replaced = false;
