@@ -60,7 +60,24 @@ export interface OpenDatabaseOptions {
   connectTimeoutMs?: number;
   /** Gives up opening (a service stopped while it started): rejects with the signal's reason, nothing left running. */
   signal?: AbortSignal;
+  /**
+   * PGlite only: milliseconds between the VACUUMs this process runs for it (PGLITE_VACUUM_EVERY_MS by default);
+   * 0 runs none. A PostgreSQL server vacuums by itself (autovacuum).
+   */
+  vacuumEveryMs?: number;
+  /** PGlite only: told after each of those VACUUMs, with its error if it failed (tests). */
+  onVacuum?: (error?: Error) => void;
 }
+
+/**
+ * PGlite runs PostgreSQL in single-user mode, with no background workers, so no autovacuum: every row an
+ * UPDATE or DELETE leaves behind would stay, and a sandbox left running (every task event rewrites its task,
+ * every finished task is deleted) would grow its files and slow its scans for ever. So a process vacuums its
+ * own PGlite database, at PostgreSQL's autovacuum cadence (`autovacuum_naptime`, 1 min), when it has run
+ * statements since the last time. A plain VACUUM: it frees the space for new rows without locking the tables
+ * for long (the files do not shrink, they stop growing).
+ */
+export const PGLITE_VACUUM_EVERY_MS = 60_000;
 
 /**
  * Where a service keeps its state: the configured PostgreSQL server, shared by
@@ -74,7 +91,7 @@ export function databaseLocation(config: Pick<SandboxConfig, 'storage'>, service
 
 /** Opens the database and migrates it to the latest schema version (or `options.schemaVersion`). */
 export async function openDatabase(location: DatabaseLocation, options: OpenDatabaseOptions = {}): Promise<Database> {
-  const opened = location.kind === 'postgres' ? await openPostgres(location.url, options) : await openPglite(location.dataDir, options.signal);
+  const opened = location.kind === 'postgres' ? await openPostgres(location.url, options) : await openPglite(location.dataDir, options);
   try {
     options.signal?.throwIfAborted();
     const schemaVersion = await migrate(opened.db as Kysely<unknown>, {
@@ -98,7 +115,7 @@ export async function openDatabase(location: DatabaseLocation, options: OpenData
         // pg_notify is volatile, so it runs after the sort: in the order of the array.
         await sql`select pg_notify(${channel}, payload) from unnest(${all}::text[]) with ordinality as given(payload, n) order by n`.execute(db);
       },
-      close: () => (closing ??= listener.close().then(() => db.destroy())),
+      close: () => (closing ??= (opened.stopMaintenance?.() ?? Promise.resolve()).then(() => listener.close()).then(() => db.destroy())),
     };
   } catch (error) {
     await opened.db.destroy().catch(() => {});
@@ -106,7 +123,11 @@ export async function openDatabase(location: DatabaseLocation, options: OpenData
   }
 }
 
-type Opened = Pick<Database, 'db' | 'kind' | 'description' | 'runTogether'> & { listener: Listener };
+type Opened = Pick<Database, 'db' | 'kind' | 'description' | 'runTogether'> & {
+  listener: Listener;
+  /** Stops the periodic VACUUM (PGlite), waiting for one under way. */
+  stopMaintenance?: () => Promise<void>;
+};
 
 /**
  * Written into a PGlite folder once it has been created and migrated. A folder without it was cut
@@ -119,7 +140,8 @@ function markComplete(dataDir: string): void {
   if (!existsSync(marker)) writeFileSync(marker, 'This folder is an embedded PostgreSQL (PGlite) database of the sandbox.\n');
 }
 
-async function openPglite(dataDir: string | undefined, signal: AbortSignal | undefined): Promise<Opened> {
+async function openPglite(dataDir: string | undefined, options: OpenDatabaseOptions): Promise<Opened> {
+  const { signal } = options;
   const description = dataDir === undefined ? 'embedded PostgreSQL (PGlite) in memory' : `embedded PostgreSQL (PGlite) in ${dataDir}`;
   let thread: PgliteThread;
   try {
@@ -144,19 +166,77 @@ async function openPglite(dataDir: string | undefined, signal: AbortSignal | und
     return { listen: (c) => thread.listen(c), unlisten: (c) => thread.unlisten(c), close: async () => {} };
   });
   const lock = new ConnectionLock();
+  const vacuum = periodicVacuum(thread, lock, options);
   return {
     kind: 'pglite',
     description,
     listener,
-    db: new Kysely<DatabaseSchema>({ dialect: new PgliteThreadDialect(thread, lock) }),
+    stopMaintenance: vacuum.stop,
+    db: new Kysely<DatabaseSchema>({ dialect: new PgliteThreadDialect(vacuum.thread, lock) }),
     async runTogether(queries) {
       if (queries.length === 0) return;
       await lock.acquire();
       try {
-        await thread.batch(queries.map((query) => ({ sql: query.sql, params: query.parameters })));
+        await vacuum.thread.batch(queries.map((query) => ({ sql: query.sql, params: query.parameters })));
       } finally {
         lock.release();
       }
+    },
+  };
+}
+
+/**
+ * The VACUUM a PGlite database needs (PGLITE_VACUUM_EVERY_MS): `thread` is the one to run statements on, so
+ * that a VACUUM runs only after some did. It holds the connection, so it never runs inside a transaction.
+ */
+function periodicVacuum(thread: PgliteThread, lock: ConnectionLock, options: OpenDatabaseOptions): { thread: PgliteThread; stop: () => Promise<void> } {
+  const everyMs = options.vacuumEveryMs ?? PGLITE_VACUUM_EVERY_MS;
+  if (everyMs <= 0) return { thread, stop: async () => {} };
+  let used = false;
+  let running: Promise<void> | undefined;
+  const tick = () => {
+    if (!used || running) return;
+    used = false;
+    running = (async () => {
+      await lock.acquire();
+      try {
+        await thread.query('vacuum', []);
+        options.onVacuum?.();
+      } catch (error) {
+        // A database that stopped fails its callers; a VACUUM that fails is tried again at the next tick.
+        used = true;
+        options.onVacuum?.(error as Error);
+      } finally {
+        lock.release();
+        running = undefined;
+      }
+    })();
+  };
+  const timer = setInterval(tick, everyMs);
+  timer.unref();
+  return {
+    thread: {
+      get onNotification() {
+        return thread.onNotification;
+      },
+      set onNotification(deliver) {
+        thread.onNotification = deliver;
+      },
+      query(sql, params) {
+        used = true;
+        return thread.query(sql, params);
+      },
+      batch(statements) {
+        used = true;
+        return thread.batch(statements);
+      },
+      listen: (channel) => thread.listen(channel),
+      unlisten: (channel) => thread.unlisten(channel),
+      close: () => thread.close(),
+    },
+    async stop() {
+      clearInterval(timer);
+      await running;
     },
   };
 }
