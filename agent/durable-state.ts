@@ -10,6 +10,7 @@ import {
 import { DatabasePushNotificationStore, DatabaseTaskStore } from '@a2a-js/sdk/server/database';
 import { expressionBuilder, InsertQueryNode, OnConflictNode, sql, TableNode, type KyselyPlugin } from 'kysely';
 import type { Database } from '../sandbox/storage/database.ts';
+import { createGroupCommit } from '../sandbox/storage/group-commit.ts';
 import type { DatabaseSchema } from '../sandbox/storage/schema.ts';
 import { createConversations, createDatabaseConversations, soleOwnerConversations, type Conversations } from './conversations.ts';
 import { createDatabaseTaskLedger, NO_LEDGER, type DatabaseTaskLedger, type LeaseTimes, type TaskLedger } from './task-ledger.ts';
@@ -78,24 +79,28 @@ export function databaseState(
       const soleConversations = await soleOwnerConversations(conversations);
       return {
         database: db,
+        finishedAtOpen: await countFinishedTasks(db),
         ...sole,
         conversations: soleConversations,
         ledger: createDatabaseTaskLedger(db.db, lease),
         sweep: async () => {
           sole.forget(await sweepTasks(db, retention));
           await soleConversations.sweep();
+          return countFinishedTasks(db);
         },
       };
     }
     const runner = await runnerStores(db, stores.taskStore, stores.pushStore);
     return {
       database: db,
+      finishedAtOpen: await countFinishedTasks(db),
       ...runner,
       conversations,
       ledger: createDatabaseTaskLedger(db.db, lease),
       sweep: async () => {
         await sweepTasks(db, retention);
         await conversations.sweep();
+        return countFinishedTasks(db);
       },
     };
   });
@@ -103,16 +108,44 @@ export function databaseState(
   parts.catch(() => undefined);
 
   let closed = false;
+  /**
+   * Finished tasks are swept on a timer (their age) and, as in memory, before a task's final state is reported
+   * when one more finished task would be beyond TASK_RETENTION_MAX: the finished tasks the last sweep left (or the
+   * database held when opened) plus those finished since tell when. Sweeps asked for while one runs run together as the next (group-commit.ts).
+   */
+  let finishedHeld: number | undefined;
+  let finishedSince = 0;
+  const sweepOnce = async () => {
+    finishedSince = 0;
+    finishedHeld = await (await parts).sweep();
+    return finishedHeld;
+  };
+  const sweepSoon = createGroupCommit<void, number>({
+    runGroup: async (members) => {
+      const left = await sweepOnce();
+      return members.map(() => left);
+    },
+    runAlone: sweepOnce,
+    maxWeight: Number.POSITIVE_INFINITY,
+  });
+  const finished = async () => {
+    finishedSince += 1;
+    finishedHeld ??= (await parts).finishedAtOpen;
+    if (!closed && finishedHeld + finishedSince > retention.maxFinished) await sweepSoon().catch(() => undefined);
+  };
   const timer = setInterval(
     () => {
-      void parts.then((p) => (closed ? undefined : p.sweep())).catch(() => undefined);
+      if (!closed) sweepSoon().catch(() => undefined);
     },
     Math.max(1000, Math.min(retention.maxAgeMs, 60_000)),
   );
   timer.unref();
 
   const taskStore: TaskStore = {
-    save: async (task: Task, context: ServerCallContext) => (await parts).taskStore.save(task, context),
+    save: async (task: Task, context: ServerCallContext) => {
+      await (await parts).taskStore.save(task, context);
+      if (isTerminal(task)) await finished();
+    },
     load: async (taskId: string, context: ServerCallContext) => (await parts).taskStore.load(taskId, context),
     list: async (params: ListTasksRequest, context: ServerCallContext) => (await parts).taskStore.list(params, context),
   };
@@ -478,6 +511,12 @@ function isProgress(task: Task): boolean {
  * Deletes finished tasks (and their push configs) past `retention`: older
  * than `maxAgeMs`, or beyond the newest `maxFinished`. Unfinished tasks never.
  */
+/** How many finished tasks the database holds (all callers'). */
+async function countFinishedTasks(database: Database): Promise<number> {
+  const { rows } = await sql<{ n: string }>`select count(*) as n from tasks where status_state = any(${TERMINAL_STATES})`.execute(database.db);
+  return Number(rows[0]?.n ?? 0);
+}
+
 export async function sweepTasks(database: Database, retention: TaskRetention, now = Date.now()): Promise<TaskRowKey[]> {
   const cutoff = now - retention.maxAgeMs;
   const { rows } = await sql<TaskRowKey>`

@@ -1,4 +1,4 @@
-import { Task, TaskPushNotificationConfig, TaskState } from '@a2a-js/sdk';
+import { ListTasksRequest, Task, TaskPushNotificationConfig, TaskState } from '@a2a-js/sdk';
 import { ServerCallContext } from '@a2a-js/sdk/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Database } from '../../sandbox/storage/database.ts';
@@ -52,6 +52,32 @@ describe('the task stores of an agent that owns its embedded database alone', ()
     expect(await state.pushStore.load(id, bob)).toEqual([]);
     await state.pushStore.delete(id, alice, 'hook-1');
     expect(await state.pushStore.load(id, alice)).toEqual([]);
+  });
+});
+
+
+describe('finished tasks in the database, beyond TASK_RETENTION_MAX', () => {
+  it('are forgotten by the time the next final state is saved, as in memory, not at the next sweep of the timer', async () => {
+    const own = await openDatabase({ kind: 'pglite', dataDir: undefined });
+    // An hour's retention: the timer's sweep (every minute then) never runs during the test.
+    const kept = databaseState(own, { maxAgeMs: 3_600_000, maxFinished: 2 });
+    try {
+      const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `7f3b5e4c-0d9a-4b82-9c3d-4e5f6a7b8c9${letter}`);
+      for (const [i, id] of ids.entries()) {
+        await kept.taskStore.save(task(id, 'TASK_STATE_WORKING'), alice);
+        await kept.taskStore.save(
+          Task.fromJSON({ id, contextId: 'ctx-1', status: { state: 'TASK_STATE_COMPLETED', timestamp: new Date(Date.now() + i * 1000).toISOString() } }),
+          alice,
+        );
+        const listed = await kept.taskStore.list(ListTasksRequest.fromJSON({ pageSize: 10 }), alice);
+        expect(listed.totalSize).toBe(Math.min(i + 1, 2));
+      }
+      const left = await kept.taskStore.list(ListTasksRequest.fromJSON({ pageSize: 10 }), alice);
+      expect(left.tasks.map((t) => t.id).sort()).toEqual(ids.slice(-2).sort());
+    } finally {
+      kept.close();
+      await own.close();
+    }
   });
 });
 
