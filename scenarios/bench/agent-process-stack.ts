@@ -28,6 +28,8 @@ export interface AgentProcessStack {
   pid: number;
   /** Every other service's pid by service name (tenant, hr-api, gemini, flows). */
   otherPids: Record<string, number>;
+  /** The stack's SANDBOX_STATE_DIR (its embedded databases are `db/<service>` in it), removed on close. */
+  stateDir: string;
   client: Client;
   close(): Promise<void>;
 }
@@ -121,6 +123,7 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
         return ((await response.json()) as { requests: ConsentRequestView[] }).requests;
       },
       pid,
+      stateDir: env.SANDBOX_STATE_DIR as string,
       otherPids: Object.fromEntries(
         [...running.entries()].filter(([name]) => name !== 'agent').flatMap(([name, command]) => (command.child.pid === undefined ? [] : [[name, command.child.pid]])),
       ),

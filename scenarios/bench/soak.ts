@@ -1,3 +1,5 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { TaskState } from '@a2a-js/sdk';
 import { runTurn } from '../../sandbox/conversation.ts';
 import { startAgentProcessStack } from './agent-process-stack.ts';
@@ -10,9 +12,12 @@ import { check, figure, type BenchmarkResult } from './report.ts';
  * A soak: questions at a steady rate for minutes, each approved as soon as
  * the control API lists it pending, against an agent process (every service
  * its own process, agent-process-stack.ts) whose finished tasks are forgotten
- * beyond a small retention count. Memory must stay flat: the agent's RSS
- * once the retention count is reached (the start) and at the end (drift),
- * and the tasks it still holds.
+ * beyond a small retention count. The agent keeps its work where
+ * `npm run sandbox` keeps it, in its embedded database. Memory must stay
+ * flat: the agent's RSS once the retention count is reached (the start) and
+ * at the end (drift), and the tasks it still holds; and so must the embedded
+ * databases' files (the agent's and the tenant's), which only the VACUUMs the
+ * services run for them keep from growing (storage/database.ts).
  */
 
 export interface SoakOptions {
@@ -35,10 +40,11 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
     people,
     mode: 'poll',
     interval: 1,
-    // In memory: the soak is about the agent's own memory staying flat (the database's is measured beside it in consents-*).
-    env: { TASK_RETENTION_MAX: String(RETENTION), AGENT_STATE: 'memory', DATABASE_URL: '' },
+    // The default: the agent's work in its embedded database, as a newcomer's `npm run sandbox` keeps it.
+    env: { TASK_RETENTION_MAX: String(RETENTION), AGENT_STATE: 'database', DATABASE_URL: '' },
   });
   const { client, pid } = stack;
+  const databaseMiB = (service: 'agent' | 'tenant') => folderBytes(join(stack.stateDir, 'db', service)) / 2 ** 20;
   // The employees' phones: every pending request is approved as soon as the control API lists it.
   const approving = new AbortController();
   const approver = (async () => {
@@ -89,10 +95,12 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
 
     await askFor(options.warmupMs);
     const startRssKiB = readProcessMemory(pid).rssKiB;
+    const startDatabases = { agent: databaseMiB('agent'), tenant: databaseMiB('tenant') };
     const startAsked = asked;
     await askFor(options.durationMs);
     await Promise.all([...turns]);
     const endRssKiB = readProcessMemory(pid).rssKiB;
+    const endDatabases = { agent: databaseMiB('agent'), tenant: databaseMiB('tenant') };
     const held = await client.listTasks({
       tenant: '',
       contextId: '',
@@ -104,7 +112,8 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
     const drift = (endRssKiB - startRssKiB) / startRssKiB;
     options.log?.(
       `soak: ${asked} asked (${asked - startAsked} after the start reading), ${completed} COMPLETED, ${wrong} wrong; ` +
-        `agent RSS ${Math.round(startRssKiB / 1024)} → ${Math.round(endRssKiB / 1024)} MiB (${(drift * 100).toFixed(1)}%), ${held.totalSize} tasks held`,
+        `agent RSS ${Math.round(startRssKiB / 1024)} → ${Math.round(endRssKiB / 1024)} MiB (${(drift * 100).toFixed(1)}%), ${held.totalSize} tasks held; ` +
+        `databases on disk: agent ${startDatabases.agent.toFixed(1)} → ${endDatabases.agent.toFixed(1)} MiB, tenant ${startDatabases.tenant.toFixed(1)} → ${endDatabases.tenant.toFixed(1)} MiB`,
     );
     const mib = (kib: number) => kib / 1024;
     return {
@@ -114,13 +123,18 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
         `${options.rate} verifications a second, each approved as soon as it is pending, against an agent process (CIBA poll, interval 1 s) ` +
         `keeping ${RETENTION} finished tasks (TASK_RETENTION_MAX). The start reading of VmRSS is taken after ${options.warmupMs / 1000} s, ` +
         `once retention is full; the end reading after ${options.durationMs / 1000} s more, once every question is answered. ` +
-        'Tasks held: ListTasks totalSize for the caller at the end.',
+        'Tasks held: ListTasks totalSize for the caller at the end. The agent keeps its work in its embedded database (the default); ' +
+        "each database's size on disk is the sum of its folder's file sizes, at the same two moments.",
       figures: [
         figure('questions asked', 'count', [asked]),
         figure("agent's RSS at the start", 'MiB', [mib(startRssKiB)]),
         figure("agent's RSS at the end", 'MiB', [mib(endRssKiB)]),
         figure('RSS drift, end vs start', 'x', [drift], options.durationMs >= 120_000 ? { op: '<=', value: SOAK_DRIFT_FLOOR } : undefined),
         figure('tasks held at the end', 'count', [held.totalSize]),
+        figure("agent's database on disk at the start", 'MiB', [startDatabases.agent]),
+        figure("agent's database on disk at the end", 'MiB', [endDatabases.agent]),
+        figure("tenant's database on disk at the start", 'MiB', [startDatabases.tenant]),
+        figure("tenant's database on disk at the end", 'MiB', [endDatabases.tenant]),
       ],
       notes: { failures: failures.slice(0, 20) },
       checks: [
@@ -134,4 +148,13 @@ export async function benchSoak(options: SoakOptions): Promise<BenchmarkResult> 
     await approver;
     await stack.close();
   }
+}
+
+/** The bytes of every file under `dir`. */
+function folderBytes(dir: string): number {
+  let bytes = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) bytes += statSync(join(entry.parentPath ?? entry.path, entry.name)).size;
+  }
+  return bytes;
 }
