@@ -118,6 +118,7 @@ export async function openDatabase(location: DatabaseLocation, options: OpenData
       close: () => (closing ??= (opened.stopMaintenance?.() ?? Promise.resolve()).then(() => listener.close()).then(() => db.destroy())),
     };
   } catch (error) {
+    await opened.stopMaintenance?.();
     await opened.db.destroy().catch(() => {});
     throw error;
   }
