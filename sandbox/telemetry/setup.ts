@@ -1,12 +1,11 @@
 import { context, ProxyTracerProvider, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { ExportResultCode } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { AlwaysOnSampler, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import type { SandboxConfig } from '../config.ts';
+import { exportThreadProcessor } from './export-thread.ts';
 import { createLogger, hopLogProcessor, type LoggingOptions } from './hop-log.ts';
 
 /**
@@ -16,9 +15,10 @@ import { createLogger, hopLogProcessor, type LoggingOptions } from './hop-log.ts
  * `Telemetry`; without one it gets `noTelemetry()`, whose tracer records
  * nothing, so services started by tests stay silent and pay nothing.
  *
- * Exporting never holds a service up: spans are batched off the request
- * path, each export has a short deadline, a queue that is full drops spans,
- * and a console or collector that is down only costs one log line.
+ * Exporting never holds a service up: spans are batched and exported on a
+ * thread of their own (export-thread.ts), each export has a short deadline, a
+ * queue that is full drops spans, and a console or collector that is down only
+ * costs one log line.
  */
 
 export interface Telemetry {
@@ -45,15 +45,16 @@ export interface TelemetryOptions {
   batchDelayMs?: number;
 }
 
-type ExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
-
 const SHUTDOWN_DEADLINE_MS = 3_000;
 const EXPORT_TIMEOUT_MS = 3_000;
 const BATCH_DELAY_MS = 200;
-/** Spans waiting to be sent; beyond it new spans are dropped (a thousand pending consents make a few each). */
-const MAX_QUEUE = 8_192;
-/** Exports in flight per endpoint; an endpoint that hangs is not given more. */
-const CONCURRENT_EXPORTS = 2;
+/**
+ * How spans are batched for export. `maxQueue`: spans waiting to be sent; beyond it new spans are dropped
+ * (a thousand pending consents make a few each). `concurrentExports`: exports in flight per endpoint, enough
+ * for a full queue at once (a stop sends everything waiting together); an endpoint that hangs is given no
+ * more, and each export has its deadline.
+ */
+export const EXPORT_BATCHING = { maxQueue: 8_192, maxBatch: 512, concurrentExports: 8_192 / 512 } as const;
 
 /** A tracer that records nothing (but passes an incoming trace context on). */
 export function noTelemetry(service = 'untraced'): Telemetry {
@@ -73,25 +74,26 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const logger = options.logging ? createLogger(options.service, options.logging) : undefined;
   const processors: SpanProcessor[] = [];
   if (logger) processors.push(hopLogProcessor(logger));
-  for (const url of exportTo) {
-    const exporter = new OTLPTraceExporter({
-      url,
-      timeoutMillis: options.exportTimeoutMs ?? EXPORT_TIMEOUT_MS,
-      concurrencyLimit: CONCURRENT_EXPORTS,
-      // Plain JSON whatever OTEL_EXPORTER_OTLP_COMPRESSION says: every receiver reads it, and loopback needs no gzip.
-      compression: 'none' as ExporterConfig['compression'],
-    });
+  const resource = { [ATTR_SERVICE_NAME]: options.service, 'service.namespace': 'headless-agent-auth-sandbox' };
+  if (exportTo.length > 0) {
     processors.push(
-      new BatchSpanProcessor(noticingFailures(exporter, url, logger), {
-        maxQueueSize: MAX_QUEUE,
-        maxExportBatchSize: 512,
-        scheduledDelayMillis: options.batchDelayMs ?? BATCH_DELAY_MS,
-        exportTimeoutMillis: options.exportTimeoutMs ?? EXPORT_TIMEOUT_MS,
+      exportThreadProcessor({
+        urls: exportTo,
+        resource,
+        exportTimeoutMs: options.exportTimeoutMs ?? EXPORT_TIMEOUT_MS,
+        batchDelayMs: options.batchDelayMs ?? BATCH_DELAY_MS,
+        ...EXPORT_BATCHING,
+        onEndpoint: ({ url, ok, message }) => {
+          // Said once per outage, instead of failing silently or loudly.
+          if (ok) logger?.info(`Spans reach ${url} again`);
+          else if (url) logger?.info(`Spans could not be sent to ${url} (${message ?? 'no answer'}); they are dropped until it answers`);
+          else logger?.info(`Spans can no longer be exported: ${message ?? 'no reason given'}`);
+        },
       }),
     );
   }
   const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.service, 'service.namespace': 'headless-agent-auth-sandbox' }),
+    resource: resourceFromAttributes(resource),
     sampler: new AlwaysOnSampler(),
     spanProcessors: processors,
   });
@@ -152,25 +154,4 @@ export function telemetryOptions(
 export function enableAsyncContext(): void {
   const manager = new AsyncLocalStorageContextManager();
   if (!context.setGlobalContextManager(manager.enable())) manager.disable();
-}
-
-/** Says once (per outage) that an endpoint does not take spans, instead of failing silently or loudly. */
-function noticingFailures(exporter: SpanExporter, url: string, logger: Logger | undefined): SpanExporter {
-  let failing = false;
-  return {
-    export(spans, done) {
-      exporter.export(spans, (result) => {
-        if (result.code === ExportResultCode.SUCCESS) {
-          if (failing) logger?.info(`Spans reach ${url} again`);
-          failing = false;
-        } else if (!failing) {
-          failing = true;
-          logger?.info(`Spans could not be sent to ${url} (${result.error?.message ?? 'no answer'}); they are dropped until it answers`);
-        }
-        done(result);
-      });
-    },
-    shutdown: () => exporter.shutdown(),
-    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
-  };
 }
