@@ -19,7 +19,7 @@ export interface ExportThreadOptions {
   resource: Record<string, string>;
   exportTimeoutMs: number;
   batchDelayMs: number;
-  /** Spans waiting, on either side of the hand-over; beyond it new spans are dropped. */
+  /** Spans waiting in the thread's batches; beyond it new spans are dropped (at most `HANDOVER_MAX` wait to be handed over). */
   maxQueue: number;
   maxBatch: number;
   /** Exports in flight per endpoint. */
@@ -111,7 +111,7 @@ export function exportThreadProcessor(options: ExportThreadOptions): SpanProcess
       waiting.get(message.id)?.();
       waiting.delete(message.id);
     } else {
-      onEndpoint({ url: message.url, ok: message.ok, ...(message.message === undefined ? {} : { message: message.message }) });
+      onEndpoint(message);
     }
   });
   worker.on('error', (error) => {
@@ -147,7 +147,6 @@ export function exportThreadProcessor(options: ExportThreadOptions): SpanProcess
     onStart() {},
     onEnd(span) {
       if (failed || stopped || (span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
-      if (pending.length >= options.maxQueue) return;
       pending.push(toSpanRecord(span));
       if (pending.length >= HANDOVER_MAX) handOver();
       else timer ??= setTimeout(handOver, HANDOVER_MS).unref();
