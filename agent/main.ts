@@ -12,10 +12,11 @@ await runService(async (config, telemetry) => {
   // AGENT_STATE=memory keeps everything in this process only, as before the database (and as the load figures compare).
   const durable = config.storage.agentState === 'database';
   const opening = new AbortController();
+  const warn = telemetry.logger ? (line: string) => telemetry.logger?.warn(line) : undefined;
   let listening!: () => void;
   const database = durable
     ? new Promise<void>((resolve) => (listening = resolve)).then(() =>
-        openDatabase(databaseLocation(config, 'agent'), { signal: opening.signal }),
+        openDatabase(databaseLocation(config, 'agent'), { signal: opening.signal, ...(warn ? { log: warn } : {}) }),
       )
     : undefined;
   if (!durable) listening = () => undefined;
@@ -24,7 +25,6 @@ await runService(async (config, telemetry) => {
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(1);
   });
-  const warn = telemetry.logger ? (line: string) => telemetry.logger?.warn(line) : undefined;
   const agent = createAgent({
     telemetry,
     ...(warn ? { log: warn } : {}),

@@ -24,7 +24,8 @@ await runService(async (config, telemetry) => {
   const controlSecret = config.security.controlSecret ?? madeSecret;
   // Opened while the tenant starts listening (PGlite's first start takes seconds); requests needing it wait for it.
   const opening = new AbortController();
-  const database = openDatabase(databaseLocation(config, 'tenant'), { signal: opening.signal });
+  const warn = telemetry.logger ? (line: string) => telemetry.logger?.warn(line) : undefined;
+  const database = openDatabase(databaseLocation(config, 'tenant'), { signal: opening.signal, ...(warn ? { log: warn } : {}) });
   database.catch((error: unknown) => {
     if (opening.signal.aborted) return;
     console.error(error instanceof Error ? error.message : String(error));
@@ -33,7 +34,7 @@ await runService(async (config, telemetry) => {
   const tenant = createTenant({
     database,
     telemetry,
-    ...(telemetry.logger ? { log: (line: string) => telemetry.logger?.warn(line) } : {}),
+    ...(warn ? { log: warn } : {}),
     ...(config.tenant.file === undefined ? {} : { tenantFile: config.tenant.file }),
     keysDir: config.tenant.stateDir,
     signingKey,

@@ -67,6 +67,11 @@ export interface OpenDatabaseOptions {
   vacuumEveryMs?: number;
   /** PGlite only: told after each of those VACUUMs, with its error if it failed (tests). */
   onVacuum?: (error?: Error) => void;
+  /**
+   * Where the database's own upkeep says what went wrong (the service's log): a VACUUM that starts failing is
+   * said once, with its error, and once more when one succeeds again; not at every tick in between.
+   */
+  log?: (line: string) => void;
 }
 
 /**
@@ -167,7 +172,7 @@ async function openPglite(dataDir: string | undefined, options: OpenDatabaseOpti
     return { listen: (c) => thread.listen(c), unlisten: (c) => thread.unlisten(c), close: async () => {} };
   });
   const lock = new ConnectionLock();
-  const vacuum = periodicVacuum(thread, lock, options);
+  const vacuum = periodicVacuum(thread, lock, description, options);
   return {
     kind: 'pglite',
     description,
@@ -190,11 +195,18 @@ async function openPglite(dataDir: string | undefined, options: OpenDatabaseOpti
  * The VACUUM a PGlite database needs (PGLITE_VACUUM_EVERY_MS): `thread` is the one to run statements on, so
  * that a VACUUM runs only after some did. It holds the connection, so it never runs inside a transaction.
  */
-function periodicVacuum(thread: PgliteThread, lock: ConnectionLock, options: OpenDatabaseOptions): { thread: PgliteThread; stop: () => Promise<void> } {
+function periodicVacuum(
+  thread: PgliteThread,
+  lock: ConnectionLock,
+  description: string,
+  options: OpenDatabaseOptions,
+): { thread: PgliteThread; stop: () => Promise<void> } {
   const everyMs = options.vacuumEveryMs ?? PGLITE_VACUUM_EVERY_MS;
   if (everyMs <= 0) return { thread, stop: async () => {} };
   let used = false;
   let running: Promise<void> | undefined;
+  /** VACUUMs failed in a row: the first is said, and the first success after them. */
+  let failedInARow = 0;
   const tick = () => {
     if (!used || running) return;
     used = false;
@@ -202,10 +214,22 @@ function periodicVacuum(thread: PgliteThread, lock: ConnectionLock, options: Ope
       await lock.acquire();
       try {
         await thread.query('vacuum', []);
+        if (failedInARow > 0) {
+          options.log?.(`The ${description} is vacuumed again, after ${failedInARow === 1 ? 'one failed VACUUM' : `${failedInARow} failed VACUUMs`}.`);
+        }
+        failedInARow = 0;
         options.onVacuum?.();
       } catch (error) {
         // A database that stopped fails its callers; a VACUUM that fails is tried again at the next tick.
         used = true;
+        failedInARow += 1;
+        if (failedInARow === 1) {
+          const seconds = Math.round(everyMs / 100) / 10;
+          options.log?.(
+            `The ${description} could not be vacuumed (${(error as Error).message}): the room its deleted rows take is not ` +
+              `freed until a VACUUM succeeds. Tried again every ${seconds} s; said again when one succeeds.`,
+          );
+        }
         options.onVacuum?.(error as Error);
       } finally {
         lock.release();

@@ -305,6 +305,32 @@ describe('the embedded database in a long run', () => {
       await Promise.all([vacuumed.close(), never.close()]);
     }
   }, 120_000);
+
+  it('says once that VACUUM fails, and once that it works again, not at every tick between', async () => {
+    const lines: string[] = [];
+    const outcomes: (Error | undefined)[] = [];
+    const database = await openDatabase(
+      { kind: 'pglite', dataDir: undefined },
+      { vacuumEveryMs: 20, log: (line) => lines.push(line), onVacuum: (error) => outcomes.push(error) },
+    );
+    try {
+      // VACUUM cannot run inside a transaction block: while one is left open on the connection, each one fails.
+      await sql`begin`.execute(database.db);
+      // A VACUUM before it held the connection, and was told before the statement ran.
+      outcomes.length = 0;
+      await waitUntil(async () => (outcomes.filter(Boolean).length >= 3 ? true : undefined), 30_000, 10);
+      expect(outcomes.every(Boolean)).toBe(true);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^The embedded PostgreSQL \(PGlite\) in memory could not be vacuumed \(VACUUM cannot run inside a transaction block\)/);
+
+      await sql`commit`.execute(database.db);
+      await waitUntil(async () => (outcomes.at(-1) === undefined && outcomes.length > 3 ? true : undefined), 30_000, 10);
+      const failed = outcomes.filter(Boolean).length;
+      expect(lines).toEqual([lines[0], `The embedded PostgreSQL (PGlite) in memory is vacuumed again, after ${failed} failed VACUUMs.`]);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
 });
 
 describe('the database on PostgreSQL', () => {
