@@ -79,8 +79,9 @@ export interface CallPolicy {
    */
   fetch: typeof fetch;
   /**
-   * The same pool for a service outside the sandbox's trace (the language model): Node's own `fetch`, so any
-   * request and response the model's SDK builds work, and no trace headers, whose baggage names the task.
+   * The same pool for a service outside the sandbox's trace (the language model): no trace headers, whose
+   * baggage names the task. A URL with a string body (what the model's SDK sends) goes the way `fetch` does;
+   * anything else (a `Request`, a stream body) through Node's own `fetch` on the same pool.
    */
   externalFetch: typeof fetch;
   limits(service: Service): CallLimits;
@@ -145,9 +146,12 @@ export function createCallPolicy(
 
   const dispatcher = new Agent({ connections: CONNECTIONS_PER_ORIGIN, keepAliveTimeout: POOL_KEEP_ALIVE_MS });
   const policy: CallPolicy = {
-    fetch: pooledFetch(dispatcher),
-    // The pool's dispatcher given to Node's fetch (undici's `dispatcher` option, which the DOM types lack).
-    externalFetch: (input, init) => fetch(input, { ...init, dispatcher } as RequestInit),
+    fetch: pooledFetch(dispatcher, { traceHeaders: true }),
+    externalFetch: pooledFetch(dispatcher, {
+      traceHeaders: false,
+      // The pool's dispatcher given to Node's fetch (undici's `dispatcher` option, which the DOM types lack).
+      otherwise: (input, init) => fetch(input, { ...init, dispatcher } as RequestInit),
+    }),
     close: () => dispatcher.close(),
     limits: (service) => table[service],
     deadlineMs(service) {
@@ -222,24 +226,27 @@ export function createCallPolicy(
 
 /**
  * A Fetch API front on undici's `request` through one dispatcher: the same
- * Request/Response contract openid-client and our clients expect, at about
- * half the CPU per call of `fetch` (no WHATWG streams on the way), which
- * counts when a thousand consents poll every second. Redirects are not
- * followed: none of the services the agent calls answer with one.
+ * Request/Response contract openid-client, the model's SDK and our clients
+ * expect, at about half the CPU per call of `fetch` (no WHATWG streams on the
+ * way), which counts when a thousand consents poll every second. Redirects are
+ * not followed: none of the services the agent calls answer with one. A
+ * `Request` or a body other than a string or a form goes to `otherwise`, or
+ * is refused without it.
  */
-function pooledFetch(dispatcher: Agent): typeof fetch {
+function pooledFetch(dispatcher: Agent, options: { traceHeaders: boolean; otherwise?: typeof fetch }): typeof fetch {
   return async (input, init = {}) => {
-    if (typeof input !== 'string' && !(input instanceof URL)) throw new TypeError('pooledFetch takes a URL, not a Request');
     const body = init.body;
-    if (body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof URLSearchParams)) {
-      throw new TypeError('pooledFetch sends string or form bodies only');
+    const pooled = typeof input === 'string' || input instanceof URL;
+    if (!pooled || (body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof URLSearchParams))) {
+      if (options.otherwise) return options.otherwise(input, init);
+      throw new TypeError(pooled ? 'pooledFetch sends string or form bodies only' : 'pooledFetch takes a URL, not a Request');
     }
     const sent: Record<string, string> = {};
     new Headers(init.headers).forEach((value, name) => {
       sent[name] = value;
     });
     // W3C Trace Context: the service called continues the trace of the hop that calls it.
-    injectTraceHeaders(sent);
+    if (options.traceHeaders) injectTraceHeaders(sent);
     const answer = await request(input, {
       dispatcher,
       method: (init.method ?? 'GET') as 'GET',

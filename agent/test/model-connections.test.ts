@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { GoogleGenAI } from '@google/genai';
+import { context, propagation, ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCallPolicy, type CallPolicy } from '../call-policy.ts';
 import { modelHttpOptions } from '../server.ts';
+import { enableAsyncContext } from '../../sandbox/telemetry/setup.ts';
 
 /** The agent's model client shares the call policy's bounded pool: a burst of model calls opens 64 connections at most. */
 
@@ -20,6 +22,7 @@ afterEach(async () => {
 async function holdingModel() {
   const sockets = new Set<Socket>();
   const paths: string[] = [];
+  const headers: IncomingMessage['headers'][] = [];
   const held: ServerResponse[] = [];
   let released = false;
   const answer = (res: ServerResponse) =>
@@ -29,6 +32,7 @@ async function holdingModel() {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     sockets.add(req.socket);
     paths.push(req.url ?? '');
+    headers.push(req.headers);
     req.resume();
     req.on('end', () => {
       if (released) return answer(res);
@@ -44,6 +48,7 @@ async function holdingModel() {
     url,
     sockets,
     paths,
+    headers,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => undefined),
     server,
   };
@@ -69,5 +74,59 @@ describe("the agent's model client", () => {
     expect(model.paths[0]).toContain('/models/gemini-2.5-flash:generateContent');
     expect(model.sockets.size).toBeGreaterThan(1);
     expect(model.sockets.size).toBeLessThanOrEqual(POOL_LIMIT);
+  }, 30_000);
+
+  it("sends no trace headers (their baggage names the task) from inside a task's trace, while the sandbox's own calls do", async () => {
+    enableAsyncContext();
+    const model = await holdingModel();
+    const policy: CallPolicy = createCallPolicy();
+    close = async () => {
+      await policy.close();
+      model.server.closeAllConnections();
+      await model.close();
+    };
+    const inTask = propagation.setBaggage(
+      trace.setSpanContext(ROOT_CONTEXT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED }),
+      propagation.createBaggage({ 'sandbox.task.id': { value: 'task-1' } }),
+    );
+    const genai = new GoogleGenAI({ apiKey: 'test-key', httpOptions: modelHttpOptions(policy, model.url) });
+    const held = Array.from({ length: POOL_LIMIT - 2 }, () => genai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'held' }));
+    await context.with(inTask, async () => {
+      const calls = [
+        genai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'in a task' }),
+        // A sandbox service's call, through the same pool: it carries the trace on.
+        policy.fetch(`${model.url}/sandbox-call`, { method: 'POST', body: '{}' }),
+      ];
+      await Promise.all([...held, ...calls]);
+    });
+    expect(model.paths).toHaveLength(POOL_LIMIT);
+    const sandboxCall = model.headers[model.paths.indexOf('/sandbox-call')];
+    expect(sandboxCall?.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01$/);
+    expect(sandboxCall?.baggage).toContain('sandbox.task.id=task-1');
+    const modelCalls = model.headers.filter((_, i) => model.paths[i]!.includes(':generateContent'));
+    expect(modelCalls).toHaveLength(POOL_LIMIT - 1);
+    for (const sent of modelCalls) {
+      expect(sent.traceparent).toBeUndefined();
+      expect(sent.baggage).toBeUndefined();
+      expect(sent['x-goog-api-key']).toBe('test-key');
+    }
+  }, 30_000);
+
+  it('takes a Request, or a body that is no string, through Node\'s own fetch on the same pool', async () => {
+    const model = await holdingModel();
+    const policy: CallPolicy = createCallPolicy();
+    close = async () => {
+      await policy.close();
+      model.server.closeAllConnections();
+      await model.close();
+    };
+    const answers = await Promise.all([
+      ...Array.from({ length: POOL_LIMIT - 2 }, () => policy.externalFetch(`${model.url}/string-body`, { method: 'POST', body: '{}' })),
+      policy.externalFetch(new Request(`${model.url}/request`, { method: 'POST', body: '{}' })),
+      policy.externalFetch(`${model.url}/bytes`, { method: 'POST', body: new TextEncoder().encode('{}') }),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: POOL_LIMIT }, () => 200));
+    expect(await answers.at(-1)!.json()).toMatchObject({ candidates: [{ finishReason: 'STOP' }] });
+    expect(model.paths.filter((path) => path !== '/string-body').sort()).toEqual(['/bytes', '/request']);
   }, 30_000);
 });
