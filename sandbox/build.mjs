@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cacheDir, makeFolderAtomically, repoRoot, writeFileAtomically } from './cache.mjs';
+import { cacheDir, makeFolderAtomically, removeStalePartialsIn, repoRoot, writeFileAtomically } from './cache.mjs';
 
 // Plain JavaScript: `npm run sandbox` runs this file with Node alone, before any TypeScript is loaded.
 //
@@ -121,8 +121,10 @@ function recordBuild(cache, record) {
 
 function pruneBuilds(cache, current) {
   // Only the build folders (named by their hash): the cache also holds the record and PGlite's template.
+  const isBuild = (name) => /^[0-9a-f]{16}$/.test(name);
+  removeStalePartialsIn(cache, isBuild);
   const others = readdirSync(cache)
-    .filter((name) => /^[0-9a-f]{16}$/.test(name))
+    .filter(isBuild)
     .map((name) => join(cache, name))
     .filter((path) => path !== current)
     .map((path) => ({ path, mtime: statSync(path).mtimeMs }))

@@ -27,17 +27,25 @@ function isRunning(pid) {
  * folders (a template folder is about 40 MB) whose process is gone. A running writer's partial is left alone.
  */
 function removeStalePartials(path) {
-  const prefix = `${basename(path)}.partial-`;
+  removeStalePartialsIn(dirname(path), (target) => target === basename(path));
+}
+
+/**
+ * The same in `folder` for every target whose name passes `isTarget`: a build killed half-way leaves a partial
+ * named after its hash, which no later build of other sources would ever write again.
+ */
+export function removeStalePartialsIn(folder, isTarget) {
   let names;
   try {
-    names = readdirSync(dirname(path));
+    names = readdirSync(folder);
   } catch {
     return;
   }
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(/^(\d+)-\d+$/.exec(name.slice(prefix.length))?.[1]);
-    if (Number.isSafeInteger(pid) && pid > 0 && !isRunning(pid)) rmSync(join(dirname(path), name), { recursive: true, force: true });
+    const partial = /^(.+)\.partial-(\d+)-\d+$/.exec(name);
+    if (!partial || !isTarget(partial[1])) continue;
+    const pid = Number(partial[2]);
+    if (Number.isSafeInteger(pid) && pid > 0 && !isRunning(pid)) rmSync(join(folder, name), { recursive: true, force: true });
   }
 }
 

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -56,8 +57,21 @@ describe('building again', () => {
     const edit = (word: string) => writeFileSync(join(root, 'word.ts'), `export const word: string = '${word}';\n`);
     const output = (dir: string) => readFileSync(builtEntry(dir, 'main.ts'), 'utf8');
 
+    // A build killed half-way, of sources never built again, and one still being written by a running process.
+    const gone = spawnSync(process.execPath, ['-e', '0']);
+    expect(gone.status).toBe(0);
+    const killed = join(cache, `0123456789abcdef.partial-${gone.pid}-0`);
+    const writing = join(cache, `fedcba9876543210.partial-${process.pid}-7`);
+    for (const partial of [killed, writing]) {
+      mkdirSync(join(partial, 'agent'), { recursive: true });
+      writeFileSync(join(partial, 'agent', 'main.js'), '// half-written\n');
+    }
+
     edit('first');
     const first = await buildSandbox(['main.ts'], root);
+    expect(existsSync(killed)).toBe(false);
+    expect(existsSync(writing)).toBe(true);
+    rmSync(writing, { recursive: true });
     expect(output(first)).toContain('"first"');
     // Unchanged: the same folder, even when its files no longer match (nothing was built).
     writeFileSync(builtEntry(first, 'main.ts'), 'console.log("kept");\n');
@@ -74,6 +88,7 @@ describe('building again', () => {
     }
     const left = readdirSync(cache).filter((name) => /^[0-9a-f]{16}$/.test(name));
     expect(left).toHaveLength(4);
+    expect(readdirSync(cache).filter((name) => name.includes('.partial-'))).toEqual([]);
     expect(left.map((name) => join(cache, name))).toContain(dirs.at(-1));
     expect(readFileSync(join(cache, 'pglite-0.0.0-initdb.tar'), 'utf8')).toBe('template');
   });
