@@ -54,15 +54,21 @@ async function holdingModel() {
   };
 }
 
+/** The holding model and a call policy, both closed after the test. */
+async function modelBehindPolicy() {
+  const model = await holdingModel();
+  const policy: CallPolicy = createCallPolicy();
+  close = async () => {
+    await policy.close();
+    model.server.closeAllConnections();
+    await model.close();
+  };
+  return { model, policy };
+}
+
 describe("the agent's model client", () => {
   it(`opens at most ${POOL_LIMIT} connections to the model when ${CALLS} tasks ask it at once, and answers every call`, async () => {
-    const model = await holdingModel();
-    const policy: CallPolicy = createCallPolicy();
-    close = async () => {
-      await policy.close();
-      model.server.closeAllConnections();
-      await model.close();
-    };
+    const { model, policy } = await modelBehindPolicy();
     const genai = new GoogleGenAI({ apiKey: 'test-key', httpOptions: modelHttpOptions(policy, model.url) });
 
     const answers = await Promise.all(
@@ -78,13 +84,7 @@ describe("the agent's model client", () => {
 
   it("sends no trace headers (their baggage names the task) from inside a task's trace, while the sandbox's own calls do", async () => {
     enableAsyncContext();
-    const model = await holdingModel();
-    const policy: CallPolicy = createCallPolicy();
-    close = async () => {
-      await policy.close();
-      model.server.closeAllConnections();
-      await model.close();
-    };
+    const { model, policy } = await modelBehindPolicy();
     const inTask = propagation.setBaggage(
       trace.setSpanContext(ROOT_CONTEXT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED }),
       propagation.createBaggage({ 'sandbox.task.id': { value: 'task-1' } }),
@@ -113,13 +113,7 @@ describe("the agent's model client", () => {
   }, 30_000);
 
   it('takes a Request, or a body that is no string, through Node\'s own fetch on the same pool', async () => {
-    const model = await holdingModel();
-    const policy: CallPolicy = createCallPolicy();
-    close = async () => {
-      await policy.close();
-      model.server.closeAllConnections();
-      await model.close();
-    };
+    const { model, policy } = await modelBehindPolicy();
     const answers = await Promise.all([
       ...Array.from({ length: POOL_LIMIT - 2 }, () => policy.externalFetch(`${model.url}/string-body`, { method: 'POST', body: '{}' })),
       policy.externalFetch(new Request(`${model.url}/request`, { method: 'POST', body: '{}' })),
