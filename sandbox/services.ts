@@ -42,9 +42,17 @@ export function nodeArgs(spec: Pick<ServiceSpec, 'entry' | 'nodeFlags'>, buildDi
  */
 export const EMBEDDED_DATABASE_NODE_FLAGS: readonly string[] = ['--liftoff-only'];
 
-/** The HR Agent's process flags: its heap limit keeps a thousand pending consents from leaving garbage uncollected. */
+/**
+ * The HR Agent's process flags: its heap limit keeps a thousand pending consents from leaving garbage uncollected,
+ * and its semi-space, when set (by default with the embedded database), keeps its peak RSS down.
+ */
 export function agentNodeFlags(config: SandboxConfig): string[] {
-  return [`--max-old-space-size=${config.agent.maxHeapMb}`, ...EMBEDDED_DATABASE_NODE_FLAGS];
+  const { maxHeapMb, semiSpaceMb } = config.agent;
+  return [
+    `--max-old-space-size=${maxHeapMb}`,
+    ...(semiSpaceMb === undefined ? [] : [`--max-semi-space-size=${semiSpaceMb}`]),
+    ...EMBEDDED_DATABASE_NODE_FLAGS,
+  ];
 }
 
 /** True when a service of this configuration keeps its state in an embedded database (PGlite). */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_PORTS, LOCAL_TENANT_DEFAULTS, loadConfig, readEnv } from '../config.ts';
+import { servicesFor } from '../services.ts';
 import tenantFile from '../../mock-guardian/tenant.json' with { type: 'json' };
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -35,6 +36,7 @@ describe('loadConfig', () => {
       retention: { maxAgeMs: 3_600_000, maxFinished: 1000 },
       maxActiveTasks: 2000,
       maxHeapMb: 256,
+      semiSpaceMb: 2,
     });
     const agent = loadConfig({
       MODEL_TIMEOUT_MS: '5000',
@@ -46,6 +48,19 @@ describe('loadConfig', () => {
     expect(agent.calls.model).toEqual({ attemptTimeoutMs: 5000, retries: 0 });
     expect(agent.retention).toEqual({ maxAgeMs: 60_000, maxFinished: 10 });
     expect(agent.maxActiveTasks).toBe(5);
+  });
+
+  it("runs the agent with a small young generation when it keeps its work in its embedded database, V8's own otherwise", () => {
+    const agentFlags = (env: Record<string, string>) => servicesFor(loadConfig(env)).find((service) => service.name === 'agent')?.nodeFlags;
+    // The default: the embedded database (PGlite).
+    expect(agentFlags({})).toEqual(['--max-old-space-size=256', '--max-semi-space-size=2', '--liftoff-only']);
+    // No embedded database: V8's own semi-space.
+    expect(agentFlags({ AGENT_STATE: 'memory' })).toEqual(['--max-old-space-size=256', '--liftoff-only']);
+    expect(agentFlags({ DATABASE_URL: 'postgres://sandbox@127.0.0.1:5432/sandbox' })).toEqual(['--max-old-space-size=256', '--liftoff-only']);
+    // Either way a value given wins.
+    expect(agentFlags({ AGENT_SEMI_SPACE_MB: '16' })).toContain('--max-semi-space-size=16');
+    expect(agentFlags({ AGENT_STATE: 'memory', AGENT_SEMI_SPACE_MB: '4' })).toContain('--max-semi-space-size=4');
+    expect(problemsOf({ AGENT_SEMI_SPACE_MB: '0' })).toEqual(['AGENT_SEMI_SPACE_MB must be a whole number from 1 to 256 (got "0")']);
   });
 
   it('names each malformed limit', () => {
