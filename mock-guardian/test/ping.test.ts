@@ -86,6 +86,38 @@ describe('CIBA ping delivery (CIBA §10.2)', () => {
     expect(poll.body.error).toBe('access_denied');
   });
 
+  it('says a ping with no answer in time may still be received, not that it failed', async () => {
+    const slow = await startTenant({ pingTimeoutMs: 200 });
+    const held: express.Response[] = [];
+    const received: unknown[] = [];
+    const app = express();
+    app.post('/ciba/notify', express.json(), (req, res) => {
+      received.push(req.body);
+      held.push(res);
+    });
+    const busy = await new Promise<Server>((resolve) => {
+      const server = app.listen(0, '127.0.0.1', () => resolve(server));
+    });
+    try {
+      const url = `http://127.0.0.1:${(busy.address() as AddressInfo).port}`;
+      slow.tenant.setVariable('HR_AGENT_URL', url);
+      const asked = await bcAuthorize(slow.issuer, { client_notification_token: 'held-token' }, HR_AGENT_PING);
+      const [request] = slow.tenant.requests.list({ status: 'pending' });
+      await slow.tenant.requests.decide(request?.id ?? '', 'approve');
+      await vi.waitFor(() => expect(slow.warnings).toContain(`ciba ping to ${url}/ciba/notify got no answer within 200 ms; the application may still receive it`), {
+        timeout: 5000,
+        interval: 20,
+      });
+      expect(slow.warnings.join('\n')).not.toContain('failed');
+      expect(slow.warnings.join('\n')).not.toContain('held-token');
+      expect(received).toEqual([{ auth_req_id: asked.body.auth_req_id }]);
+    } finally {
+      for (const res of held) res.status(204).end();
+      await slow.tenant.close();
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+
   it('logs, and keeps serving, when the endpoint cannot be reached', async () => {
     running.tenant.setVariable('HR_AGENT_URL', 'http://127.0.0.1:9');
     await bcAuthorize(running.issuer, { client_notification_token: 'lost-token' }, HR_AGENT_PING);
