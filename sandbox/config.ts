@@ -169,7 +169,7 @@ export const AGENT_DEFAULTS: SandboxConfig['agent'] = {
 /**
  * The agent's semi-space (MiB) when it keeps its work in its embedded database, as `npm run sandbox` runs it. At a
  * thousand concurrent consents V8's 16 MiB semi-spaces, beside PGlite's WebAssembly memory, took the agent's peak RSS
- * to 340–370 MiB; with 2 MiB it read 288–299 MiB, for about 1.8 ms more of the agent's CPU per consent in ping mode
+ * to 340–370 MiB; with 2 MiB it read 286–302 MiB, for about 1.8 ms more of the agent's CPU per consent in ping mode
  * (more young-generation collections; `npm run bench -- --only consents-ping-embedded,consents-poll-embedded`,
  * README "Performance").
  */
