@@ -23,6 +23,7 @@ import { traceRequests } from '../sandbox/telemetry/served-requests.ts';
 import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
 import { contextOfCarrier, injectTraceHeaders } from '../sandbox/telemetry/trace-context.ts';
 import { trace, type Context } from '@opentelemetry/api';
+import { Agent, request } from 'undici';
 import {
   loadTenantFile,
   parseTenantFile,
@@ -101,6 +102,12 @@ interface Running {
   callback: (req: IncomingMessage, res: ServerResponse) => void;
   managementApi: express.Router;
   ownOrigins: Set<string>;
+  /**
+   * The connections the pings go out on: undici's `request` rather than Node's `fetch` (no WHATWG streams; about a
+   * third of the CPU per ping here). No cap on connections, as `fetch` had none: a capped pool would keep a ping
+   * waiting for a connection, and a ping given up on before it was sent is lost, where one sent late is still read.
+   */
+  pings: Agent;
 }
 
 const PING_TIMEOUT_MS = 5000;
@@ -149,7 +156,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   const announce = (record: ConsentRecord, outcome: Outcome): void => {
     if (!running) return;
     const answered = traceOutcome(record, outcome);
-    const ping = sendPing(running.directory, record, answered).finally(() => pendingPings.delete(ping));
+    const ping = sendPing(running, record, answered).finally(() => pendingPings.delete(ping));
     pendingPings.add(ping);
   };
 
@@ -173,7 +180,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   };
 
   /** CIBA §10.2: tells a ping application that the result can be fetched. Failures are logged, never thrown. */
-  const sendPing = async (directory: TenantDirectory, record: ConsentRecord, answered: Context): Promise<void> => {
+  const sendPing = async ({ directory, pings }: Running, record: ConsentRecord, answered: Context): Promise<void> => {
     if (record.notificationToken === undefined) return;
     let endpoint: string | undefined;
     try {
@@ -201,20 +208,22 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     );
     try {
       const headers = { authorization: `Bearer ${record.notificationToken}`, 'content-type': 'application/json' };
-      const response = await fetch(endpoint, {
+      // No redirect is followed (undici's `request` follows none).
+      const response = await request(endpoint, {
         method: 'POST',
-        redirect: 'manual',
+        dispatcher: pings,
         // The agent's side of the ping continues the trace (W3C Trace Context).
         headers: injectTraceHeaders(headers, trace.setSpan(answered, span)),
         body: JSON.stringify({ auth_req_id: record.authReqId }),
         signal: AbortSignal.timeout(pingTimeoutMs),
       });
-      await response.body?.cancel();
-      if (response.status !== 200 && response.status !== 204) {
-        log(`ciba ping to ${endpoint} answered HTTP ${response.status} (expected 204)`);
-        endHop(span, { attributes: { 'http.response.status_code': response.status }, error: new Error(`HTTP ${response.status}`) });
+      await response.body.dump();
+      const status = response.statusCode;
+      if (status !== 200 && status !== 204) {
+        log(`ciba ping to ${endpoint} answered HTTP ${status} (expected 204)`);
+        endHop(span, { attributes: { 'http.response.status_code': status }, error: new Error(`HTTP ${status}`) });
       } else {
-        endHop(span, { attributes: { 'http.response.status_code': response.status } });
+        endHop(span, { attributes: { 'http.response.status_code': status } });
       }
     } catch (error) {
       // A ping sent but not answered in time may still be read: a busy application takes it once its event loop
@@ -319,6 +328,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
         directory,
         callback: provider.callback(),
         managementApi: createManagementApi({ issuer, jwks, users: tenantFile.users }),
+        pings: new Agent({ keepAliveTimeout: 30_000 }),
         ownOrigins: new Set([
           new URL(issuer).origin,
           `${scheme}://127.0.0.1:${bound}`,
@@ -345,6 +355,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
       server = undefined;
       await closeServer(current);
       storage.clear();
+      await running?.pings.close();
       running = undefined;
     },
   };
