@@ -118,6 +118,38 @@ describe('CIBA ping delivery (CIBA §10.2)', () => {
     }
   });
 
+  it('does not follow a redirect from the notification endpoint', async () => {
+    const redirecting = await startTenant();
+    const hits: string[] = [];
+    const app = express();
+    app.post('/ciba/notify', (_req, res) => {
+      hits.push('notify');
+      res.redirect(307, '/elsewhere');
+    });
+    app.all('/elsewhere', (_req, res) => {
+      hits.push('elsewhere');
+      res.status(204).end();
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      redirecting.tenant.setVariable('HR_AGENT_URL', url);
+      await bcAuthorize(redirecting.issuer, { client_notification_token: 'redirect-token' }, HR_AGENT_PING);
+      const [request] = redirecting.tenant.requests.list({ status: 'pending' });
+      await redirecting.tenant.requests.decide(request?.id ?? '', 'approve');
+      await vi.waitFor(() => expect(redirecting.warnings).toContain(`ciba ping to ${url}/ciba/notify answered HTTP 307 (expected 204)`), {
+        timeout: 5000,
+        interval: 20,
+      });
+      expect(hits).toEqual(['notify']);
+    } finally {
+      await redirecting.tenant.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('logs, and keeps serving, when the endpoint cannot be reached', async () => {
     running.tenant.setVariable('HR_AGENT_URL', 'http://127.0.0.1:9');
     await bcAuthorize(running.issuer, { client_notification_token: 'lost-token' }, HR_AGENT_PING);
