@@ -11,6 +11,24 @@ interface Notification {
   body: unknown;
 }
 
+/** Serves `app` on loopback as the tenant's ping application (its HR_AGENT_URL); resolves to that URL and the server. */
+async function servePingApplication(running: RunningTenant, app: express.Express): Promise<{ url: string; server: Server }> {
+  const server = await new Promise<Server>((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  running.tenant.setVariable('HR_AGENT_URL', url);
+  return { url, server };
+}
+
+/** A ping application's CIBA request with `token`, approved on the tenant: its auth_req_id and the decision. */
+async function askAndApprove(running: RunningTenant, token: string): Promise<{ authReqId: unknown; status: string }> {
+  const asked = await bcAuthorize(running.issuer, { client_notification_token: token }, HR_AGENT_PING);
+  const [request] = running.tenant.requests.list({ status: 'pending' });
+  const decided = await running.tenant.requests.decide(request?.id ?? '', 'approve');
+  return { authReqId: asked.body.auth_req_id, status: decided.status };
+}
+
 describe('CIBA ping delivery (CIBA §10.2)', () => {
   let running: RunningTenant;
   let receiver: Server;
@@ -24,10 +42,7 @@ describe('CIBA ping delivery (CIBA §10.2)', () => {
       notifications.push({ authorization: req.headers.authorization, contentType: req.headers['content-type'], body: req.body });
       res.status(204).end();
     });
-    receiver = await new Promise<Server>((resolve) => {
-      const server = app.listen(0, '127.0.0.1', () => resolve(server));
-    });
-    running.tenant.setVariable('HR_AGENT_URL', `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`);
+    receiver = (await servePingApplication(running, app)).server;
   });
   afterAll(async () => {
     await running.tenant.close();
@@ -95,22 +110,16 @@ describe('CIBA ping delivery (CIBA §10.2)', () => {
       received.push(req.body);
       held.push(res);
     });
-    const busy = await new Promise<Server>((resolve) => {
-      const server = app.listen(0, '127.0.0.1', () => resolve(server));
-    });
+    const { url, server: busy } = await servePingApplication(slow, app);
     try {
-      const url = `http://127.0.0.1:${(busy.address() as AddressInfo).port}`;
-      slow.tenant.setVariable('HR_AGENT_URL', url);
-      const asked = await bcAuthorize(slow.issuer, { client_notification_token: 'held-token' }, HR_AGENT_PING);
-      const [request] = slow.tenant.requests.list({ status: 'pending' });
-      await slow.tenant.requests.decide(request?.id ?? '', 'approve');
+      const { authReqId } = await askAndApprove(slow, 'held-token');
       await vi.waitFor(() => expect(slow.warnings).toContain(`ciba ping to ${url}/ciba/notify got no answer within 200 ms; the application may still receive it`), {
         timeout: 5000,
         interval: 20,
       });
       expect(slow.warnings.join('\n')).not.toContain('failed');
       expect(slow.warnings.join('\n')).not.toContain('held-token');
-      expect(received).toEqual([{ auth_req_id: asked.body.auth_req_id }]);
+      expect(received).toEqual([{ auth_req_id: authReqId }]);
     } finally {
       for (const res of held) res.status(204).end();
       await slow.tenant.close();
@@ -130,15 +139,9 @@ describe('CIBA ping delivery (CIBA §10.2)', () => {
       hits.push('elsewhere');
       res.status(204).end();
     });
-    const server = await new Promise<Server>((resolve) => {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-    });
+    const { url, server } = await servePingApplication(redirecting, app);
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      redirecting.tenant.setVariable('HR_AGENT_URL', url);
-      await bcAuthorize(redirecting.issuer, { client_notification_token: 'redirect-token' }, HR_AGENT_PING);
-      const [request] = redirecting.tenant.requests.list({ status: 'pending' });
-      await redirecting.tenant.requests.decide(request?.id ?? '', 'approve');
+      await askAndApprove(redirecting, 'redirect-token');
       await vi.waitFor(() => expect(redirecting.warnings).toContain(`ciba ping to ${url}/ciba/notify answered HTTP 307 (expected 204)`), {
         timeout: 5000,
         interval: 20,
@@ -152,9 +155,7 @@ describe('CIBA ping delivery (CIBA §10.2)', () => {
 
   it('logs, and keeps serving, when the endpoint cannot be reached', async () => {
     running.tenant.setVariable('HR_AGENT_URL', 'http://127.0.0.1:9');
-    await bcAuthorize(running.issuer, { client_notification_token: 'lost-token' }, HR_AGENT_PING);
-    const [request] = running.tenant.requests.list({ status: 'pending' });
-    const decided = await running.tenant.requests.decide(request?.id ?? '', 'approve');
+    const decided = await askAndApprove(running, 'lost-token');
     expect(decided.status).toBe('approved');
     await vi.waitFor(() => expect(running.warnings.some((w) => w.includes('ciba ping to http://127.0.0.1:9/ciba/notify failed'))).toBe(true), {
       timeout: 3000,
