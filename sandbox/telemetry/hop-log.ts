@@ -3,7 +3,7 @@ import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import { hrTimeToMilliseconds } from '@opentelemetry/core';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 import type { LogFormat, LogLevel } from '../config.ts';
 import { HOP, shortId } from './hops.ts';
 
@@ -65,11 +65,6 @@ export function scrubSecrets(text: string): string {
 
 export function createLogger(service: string, options: LoggingOptions): Logger {
   const out = options.destination ?? pino.destination(STDOUT_BUFFER);
-  const destination: DestinationStream =
-    options.format === 'json'
-      ? out
-      : // pino-pretty as a stream in this thread: no worker, so a stopping service loses no line.
-        pretty({ colorize: options.colour, ignore: 'pid,hostname', hideObject: true, translateTime: 'HH:MM:ss.l', destination: out });
   return pino(
     {
       name: service,
@@ -85,8 +80,43 @@ export function createLogger(service: string, options: LoggingOptions): Logger {
         },
       },
     },
-    destination,
+    options.format === 'json' ? out : prettyLines(out, options.colour),
   );
+}
+
+/**
+ * Pretty lines, made in this thread as each line is logged (no worker, so a stopping service loses no
+ * line) by pino-pretty's formatter called directly: its stream form splits and re-reads every line
+ * through a chain of Node streams, and its `translateTime` formats the time with a general date
+ * formatter. The time is UTC, `HH:MM:ss.mmm`.
+ */
+function prettyLines(out: DestinationStream, colour: boolean): DestinationStream {
+  const prettify = prettyFactory({
+    colorize: colour,
+    hideObject: true,
+    // No key to drop (`base` sets no pid or hostname): an empty list spares a copy of each line's object.
+    ignore: '',
+    translateTime: false,
+    customPrettifiers: { time: (epochMs) => `[${clockTime(Number(epochMs))}]` },
+  });
+  const flushable = out as DestinationStream & { flush?: (done: (error?: Error) => void) => void };
+  return {
+    write(line: string) {
+      const text = prettify(line);
+      if (text !== undefined) out.write(text);
+    },
+    // The logger's flush at shutdown reaches stdout's buffer, as in JSON.
+    flush(done?: (error?: Error) => void) {
+      if (flushable.flush) flushable.flush(done ?? (() => undefined));
+      else done?.();
+    },
+  } as DestinationStream;
+}
+
+function clockTime(epochMs: number): string {
+  const at = new Date(epochMs);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(at.getUTCHours())}:${two(at.getUTCMinutes())}:${two(at.getUTCSeconds())}.${String(at.getUTCMilliseconds()).padStart(3, '0')}`;
 }
 
 /** What a hop line says, as fields (JSON) and as one sentence (the message). */

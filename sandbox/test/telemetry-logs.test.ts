@@ -162,6 +162,29 @@ describe('LOG_FORMAT=pretty', () => {
 });
 
 describe('the logger', () => {
+  it('prints a pretty line as `[HH:MM:ss.mmm] LEVEL (service): message`, UTC, without the fields, coloured only when told', () => {
+    const plain = capture();
+    const coloured = capture();
+    const before = new Date();
+    for (const [output, colour] of [[plain, false], [coloured, true]] as const) {
+      const logger = createLogger('hr-agent', { format: 'pretty', level: 'info', colour, destination: output.stream });
+      logger.info({ task: 'a-task-id', employee: 'jdoe@staff0.com' }, 'task a-task-i… · agent → hr-api · GET /employees/:id · 200 · 3 ms');
+      logger.warn({ task: 'a-task-id' }, 'retrying');
+      logger.debug('below the level');
+    }
+    const after = new Date();
+    const [first, second, ...rest] = lines(plain.text());
+    expect(rest).toEqual([]);
+    expect(first).toMatch(/^\[(\d\d):(\d\d):(\d\d)\.(\d{3})\] INFO \(hr-agent\): task a-task-i… · agent → hr-api · GET \/employees\/:id · 200 · 3 ms$/);
+    expect(second).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN \(hr-agent\): retrying$/);
+    // The time printed is UTC's clock, between the test's own readings of it (a run across midnight wraps).
+    const printed = /^\[([\d:.]+)\]/.exec(first ?? '')?.[1] ?? '';
+    const [from, to] = [before, after].map((at) => at.toISOString().slice(11, 23));
+    expect(from! <= to! ? printed >= from! && printed <= to! : printed >= from! || printed <= to!).toBe(true);
+    expect(plain.text()).not.toContain('jdoe@staff0.com');
+    expect(coloured.text()).toMatch(/\u001b\[32mINFO\u001b\[39m/);
+  });
+
   it('redacts secret-looking fields and scrubs tokens from free text, as a second guard', () => {
     const output = capture();
     const logger = createLogger('test', { format: 'json', level: 'info', colour: false, destination: output.stream });

@@ -39,6 +39,15 @@ export function summarize(samples: readonly number[]): Summary {
 
 /** Pairwise ratios a[i] / b[i] of measurements taken side by side in the same round. */
 export function ratios(numerators: readonly number[], denominators: readonly number[]): number[] {
-  if (numerators.length !== denominators.length) throw new RangeError('ratios need the same number of samples on both sides');
-  return numerators.map((n, i) => n / (denominators[i] as number));
+  return pairwise(numerators, denominators, (n, d) => n / d);
+}
+
+/** Each sample of `minuends` less the one taken beside it in `subtrahends` (same round). */
+export function differences(minuends: readonly number[], subtrahends: readonly number[]): number[] {
+  return pairwise(minuends, subtrahends, (a, b) => a - b);
+}
+
+function pairwise(left: readonly number[], right: readonly number[], combine: (a: number, b: number) => number): number[] {
+  if (left.length !== right.length) throw new RangeError('paired figures need the same number of samples on both sides');
+  return left.map((a, i) => combine(a, right[i] as number));
 }

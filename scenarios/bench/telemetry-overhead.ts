@@ -13,7 +13,7 @@ import { benchEmployees, benchPeople, benchTenant, type BenchPerson } from './be
 import { employeeToken, startLoadGenerator } from './hr-api-overhead.ts';
 import { check, figure, type BenchmarkResult, type Check } from './report.ts';
 import { readProcessCpuMs } from './process-memory.ts';
-import { ratios } from './stats.ts';
+import { differences, ratios } from './stats.ts';
 
 /**
  * What telemetry costs, on and off side by side in one run. "On" is the
@@ -114,9 +114,12 @@ async function approvalLatencyInto(exportUrl: string, options: TelemetryOverhead
   return samples;
 }
 
-/** `silent`: no spans exported, no log lines; `off`: hop lines but no export (OTEL_SDK_DISABLED); `on`: both (the default). */
-type HrApiSide = 'silent' | 'off' | 'on';
-const HR_API_SIDES: readonly HrApiSide[] = ['silent', 'off', 'on'];
+/**
+ * `silent`: no spans exported, no log lines; `off`: JSON hop lines but no export (OTEL_SDK_DISABLED); `on`: both;
+ * `pretty`: no export, the hop lines as `npm run sandbox` prints them by default (LOG_FORMAT=pretty).
+ */
+type HrApiSide = 'silent' | 'off' | 'on' | 'pretty';
+const HR_API_SIDES: readonly HrApiSide[] = ['silent', 'off', 'on', 'pretty'];
 
 interface ServiceProcess {
   child: ChildProcess;
@@ -167,6 +170,7 @@ async function hrApiThroughput(
     silent: { rate: [], cpuUs: [] },
     off: { rate: [], cpuUs: [] },
     on: { rate: [], cpuUs: [] },
+    pretty: { rate: [], cpuUs: [] },
   };
   const tenant = createTenant({ settings: { cibaInterval: 1 }, log: () => undefined });
   const closers: (() => Promise<void>)[] = [];
@@ -192,8 +196,9 @@ async function hrApiThroughput(
       silent: await startHrApiProcess({ ...common, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'silent' }),
       off: await startHrApiProcess({ ...common, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'info', LOG_FORMAT: 'json' }),
       on: await startHrApiProcess({ ...common, OTEL_SDK_DISABLED: 'false', LOG_LEVEL: 'info', LOG_FORMAT: 'json' }),
+      pretty: await startHrApiProcess({ ...common, OTEL_SDK_DISABLED: 'true', LOG_LEVEL: 'info', LOG_FORMAT: 'pretty' }),
     };
-    closers.push(() => processes.silent.stop(), () => processes.off.stop(), () => processes.on.stop());
+    closers.push(...HR_API_SIDES.map((side) => () => processes[side].stop()));
     const generator = startLoadGenerator();
     closers.push(async () => {
       const exited = new Promise((resolve) => generator.child.once('exit', resolve));
@@ -261,7 +266,8 @@ export async function benchTelemetryOverhead(options: TelemetryOverheadOptions):
       'A2A streaming client in ping mode, approving as soon as AUTH_REQUIRED arrives, on two in-process stacks, runs alternating, ' +
       'the "on" stack exporting to a flow console process (sandbox/flow-console/main.ts) ' +
       '(the async context manager is process-wide, so both share its cost). HR API: GET /employees/:id with a CIBA token against ' +
-      'three hr-api/main.ts processes — telemetry on, off, and off with LOG_LEVEL=silent ("no logs": what the hop lines cost) — one ' +
+      'four hr-api/main.ts processes — telemetry on, off, off with LOG_LEVEL=silent ("no logs": what the hop lines cost), and off ' +
+      'with LOG_FORMAT=pretty (the lines as `npm run sandbox` prints them) — one ' +
       `load generator, ${options.concurrency} keep-alive connections, ${options.durationMs} ms per process per round, in rotating ` +
       "order; ratios per round. CPU per request is the HR API process's user+system time (/proc) over the requests it answered, " +
       'which a busy machine disturbs less than throughput.',
@@ -280,6 +286,8 @@ export async function benchTelemetryOverhead(options: TelemetryOverheadOptions):
       figure('HR API CPU per request, no logs (µs)', 'count', throughput.silent.cpuUs),
       figure('HR API CPU per request, telemetry off (µs)', 'count', throughput.off.cpuUs),
       figure('HR API CPU per request, telemetry on (µs)', 'count', throughput.on.cpuUs),
+      figure('HR API CPU per request, telemetry off, pretty hop lines (µs)', 'count', throughput.pretty.cpuUs),
+      figure('HR API CPU per request, pretty hop lines − no logs (µs)', 'count', differences(throughput.pretty.cpuUs, throughput.silent.cpuUs)),
     ],
     checks,
   };
