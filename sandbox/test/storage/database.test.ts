@@ -512,7 +512,8 @@ describe('a new embedded database', () => {
     rmSync(join(folder, 'global'), { recursive: true });
     expect(await query(join(scratchDir(), 'db'))).toEqual(full);
     expect(existsSync(join(folder, 'global'))).toBe(true);
-  });
+    // Two databases made in full (PGlite's initdb, seconds of CPU each) and six opened: minutes on a busy machine.
+  }, 180_000);
 
   it("can be prepared before any service opens one: makeTemplates leaves the tar and the folder, and nothing else", async () => {
     const template = join(scratchDir(), 'cache', 'initdb.tar');
