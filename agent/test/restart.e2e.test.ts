@@ -26,12 +26,23 @@ let pinged: Backends;
 let postgres: PostgresServer;
 
 beforeAll(async () => {
-  [polled, pinged, postgres] = await Promise.all([
-    startBackends({ interval: 1, people: 6, group: 'polled' }),
-    // A long interval: a task completing within seconds of the approval was woken by the ping.
-    startBackends({ interval: 30, people: 4, group: 'pinged' }),
-    startPostgresServer(),
-  ]);
+  // Should the set-up ever outlast its time, the log says which part it still waits for.
+  const waiting = new Set<string>();
+  const named = <T>(name: string, started: Promise<T>) => {
+    waiting.add(name);
+    return started.finally(() => waiting.delete(name));
+  };
+  const warning = setTimeout(() => console.error(`restart.e2e set-up still waits for: ${[...waiting].join(', ')}`), 100_000);
+  try {
+    [polled, pinged, postgres] = await Promise.all([
+      named('the poll-mode backends', startBackends({ interval: 1, people: 6, group: 'polled' })),
+      // A long interval: a task completing within seconds of the approval was woken by the ping.
+      named('the ping-mode backends', startBackends({ interval: 30, people: 4, group: 'pinged' })),
+      named('the PostgreSQL server', startPostgresServer()),
+    ]);
+  } finally {
+    clearTimeout(warning);
+  }
 }, 120_000);
 
 afterAll(async () => {
