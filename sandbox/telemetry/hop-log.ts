@@ -88,7 +88,7 @@ export function createLogger(service: string, options: LoggingOptions): Logger {
  * Pretty lines, made in this thread as each line is logged (no worker, so a stopping service loses no
  * line) by pino-pretty's formatter called directly: its stream form splits and re-reads every line
  * through a chain of Node streams, and its `translateTime` formats the time with a general date
- * formatter. The time is UTC, `HH:MM:ss.mmm`.
+ * formatter.
  */
 function prettyLines(out: DestinationStream, colour: boolean): DestinationStream {
   const prettify = prettyFactory({
@@ -97,7 +97,8 @@ function prettyLines(out: DestinationStream, colour: boolean): DestinationStream
     // No key to drop (`base` sets no pid or hostname): an empty list spares a copy of each line's object.
     ignore: '',
     translateTime: false,
-    customPrettifiers: { time: (epochMs) => `[${clockTime(Number(epochMs))}]` },
+    // UTC's `HH:MM:ss.mmm`, cut from the ISO form.
+    customPrettifiers: { time: (epochMs) => `[${new Date(Number(epochMs)).toISOString().slice(11, 23)}]` },
   });
   const flushable = out as DestinationStream & { flush?: (done: (error?: Error) => void) => void };
   return {
@@ -111,12 +112,6 @@ function prettyLines(out: DestinationStream, colour: boolean): DestinationStream
       else done?.();
     },
   } as DestinationStream;
-}
-
-function clockTime(epochMs: number): string {
-  const at = new Date(epochMs);
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${two(at.getUTCHours())}:${two(at.getUTCMinutes())}:${two(at.getUTCSeconds())}.${String(at.getUTCMilliseconds()).padStart(3, '0')}`;
 }
 
 /** What a hop line says, as fields (JSON) and as one sentence (the message). */
