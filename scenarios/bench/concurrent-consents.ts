@@ -27,6 +27,8 @@ export type AgentStore = 'memory' | 'embedded' | 'postgres';
 
 export interface ConcurrentConsentsOptions {
   consents: number;
+  /** How long the batch watches the consents wait, all pending and none approved yet, before it approves them. */
+  waitingMs: number;
   /** Batches, each with a fresh tenant and agent process. */
   runs: number;
   mode: DeliveryMode;
@@ -53,6 +55,12 @@ interface Request {
   error?: unknown;
 }
 
+interface Waiting {
+  tokenRequestsPerSecond: number;
+  agentCores: number;
+  tenantCores: number;
+}
+
 interface Batch {
   totalMs: number;
   allPendingMs: number;
@@ -61,6 +69,8 @@ interface Batch {
   baselineRssKiB: number;
   pendingRssKiB: number;
   peakRssKiB: number;
+  /** While all wait and none is approved yet: token requests the tenant answered per second, and the CPU spent (cores). */
+  waiting: Waiting;
   /** CPU per approved consent from the first approval to the last answer: the agent process, and each other service's process. */
   agentCpuPerConsentMs: number;
   servicesCpuPerConsentMs: Record<string, number>;
@@ -163,6 +173,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     );
     const allPendingMs = performance.now() - startedAt;
     const pendingRssKiB = readProcessMemory(pid).rssKiB;
+    const waiting = await watchWaiting(stack, options.waitingMs);
 
     const servicesCpu = (): Record<string, number> => ({
       ...Object.fromEntries(Object.entries(stack.otherPids).map(([name, other]) => [name, readProcessCpuMs(other)])),
@@ -194,6 +205,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
       baselineRssKiB,
       pendingRssKiB,
       peakRssKiB,
+      waiting,
       agentCpuPerConsentMs: agentCpuMs / approved,
       servicesCpuPerConsentMs: Object.fromEntries(Object.entries(servicesCpuMs).map(([name, ms]) => [name, ms / approved])),
       completed: requests.filter((r) => r.turn?.finalState === 'COMPLETED').length,
@@ -211,6 +223,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     options.log?.(
       `${options.mode}${options.busy ? ' (busy machine)' : ''} batch ${batch}: ${result.completed}/${load.length} COMPLETED in ${Math.round(result.totalMs)} ms, ` +
         `${result.resets} reset, ${result.refused} refused, ${result.wrongAnswers} wrong; approve → COMPLETED p95 ${Math.round(percentile(result.approveToAnswerMs, 95))} ms; ` +
+        `all waiting: ${Math.round(waiting.tokenRequestsPerSecond)} token requests/s, agent ${waiting.agentCores.toFixed(2)} and tenant ${waiting.tenantCores.toFixed(2)} cores; ` +
         `${result.failures.length > 0 ? `first failure: ${result.failures[0]}; ` : ''}agent RSS ${Math.round(baselineRssKiB / 1024)} → ${Math.round(pendingRssKiB / 1024)} MiB pending, peak ${Math.round(peakRssKiB / 1024)} MiB`,
     );
     return result;
@@ -219,6 +232,26 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     await stack.close();
     await postgres?.stop();
   }
+}
+
+/**
+ * What waiting costs: over `windowMs` with every consent pending and none approved, the token requests the
+ * tenant counted (polls in poll mode, the agent's checks in ping mode) and the CPU the agent and the tenant spent.
+ */
+async function watchWaiting(stack: AgentProcessStack, windowMs: number): Promise<Waiting> {
+  const tenantPid = stack.otherPids.tenant;
+  if (tenantPid === undefined) throw new Error('The stack has no tenant process to read');
+  const polls = async () => (await stack.requests({ status: 'pending' })).reduce((sum, view) => sum + view.polls, 0);
+  const read = async () => ({ at: performance.now(), polls: await polls(), agent: readProcessCpuMs(stack.pid), tenant: readProcessCpuMs(tenantPid) });
+  const before = await read();
+  await new Promise((resolve) => setTimeout(resolve, windowMs));
+  const after = await read();
+  const ms = after.at - before.at;
+  return {
+    tokenRequestsPerSecond: ((after.polls - before.polls) * 1000) / ms,
+    agentCores: (after.agent - before.agent) / ms,
+    tenantCores: (after.tenant - before.tenant) / ms,
+  };
 }
 
 /** A warm-up turn: approved as soon as its request is pending. */
@@ -265,6 +298,10 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       check(`${tag}: no request reset or refused`, b.resets === 0 && b.refused === 0, `${b.resets} reset, ${b.refused} refused`),
       check(`${tag}: no turn lost (every one settled, every request approved at the tenant)`, b.settled === n && b.approvedAtTenant === n, `${b.settled} settled, ${b.approvedAtTenant} approved`),
     );
+    // Polling every interval, the waiting consents are asked about all the time; a window with none counted measured nothing.
+    if (options.mode === 'poll') {
+      checks.push(check(`${tag}: the waiting consents were polled`, b.waiting.tokenRequestsPerSecond > 0, `${b.waiting.tokenRequestsPerSecond.toFixed(1)} token requests per second`));
+    }
   }
   const mib = (kib: number) => kib / 1024;
   const interval = INTERVAL[options.mode];
@@ -282,7 +319,10 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       `with all ${n} pending; peak is VmHWM at the end; per pending consent = (pending − baseline) / ${n}. ` +
       'Reset: the connection broke with no answer; refused: the agent still said 503 after the client\'s retries. ' +
       'CPU per approved consent: user + system time from the first approval to the last answer, divided by the approvals; the agent\'s from /proc/<pid>/stat, ' +
-      'each other service\'s (tenant, HR API, mock-gemini, flow console) likewise, and the PostgreSQL server\'s (its processes together) when it holds the state.',
+      'each other service\'s (tenant, HR API, mock-gemini, flow console) likewise, and the PostgreSQL server\'s (its processes together) when it holds the state. ' +
+      `Waiting: over ${options.waitingMs / 1000} s with all ${n} pending and none approved yet, the token requests the tenant counted on them ` +
+      '(the control API\'s poll counts: polls in poll mode, the agent\'s checks in ping mode) per second, and the agent\'s and the tenant\'s CPU over the same time, in cores; ' +
+      'in poll mode also each one\'s CPU per token request.',
     figures: [
       figure('COMPLETED', 'count', batches.map((b) => b.completed)),
       figure('wrong-employee answers', 'count', batches.map((b) => b.wrongAnswers)),
@@ -301,6 +341,15 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       ...Object.keys(batches[0]?.servicesCpuPerConsentMs ?? {}).map((name) =>
         figure(`${SERVICE_LABEL[name] ?? name} CPU per approved consent`, 'ms', batches.map((b) => b.servicesCpuPerConsentMs[name] ?? 0)),
       ),
+      figure(`all ${n} waiting: token requests answered per second`, 'req/s', batches.map((b) => b.waiting.tokenRequestsPerSecond)),
+      figure(`all ${n} waiting: agent CPU`, 'cores', batches.map((b) => b.waiting.agentCores)),
+      figure(`all ${n} waiting: tenant CPU`, 'cores', batches.map((b) => b.waiting.tenantCores)),
+      ...(options.mode === 'poll'
+        ? [
+            figure(`all ${n} waiting: agent CPU per token request`, 'ms', batches.map((b) => (b.waiting.agentCores * 1000) / Math.max(b.waiting.tokenRequestsPerSecond, 1))),
+            figure(`all ${n} waiting: tenant CPU per token request`, 'ms', batches.map((b) => (b.waiting.tenantCores * 1000) / Math.max(b.waiting.tokenRequestsPerSecond, 1))),
+          ]
+        : []),
       figure("agent's RSS, baseline", 'MiB', batches.map((b) => mib(b.baselineRssKiB))),
       figure('memory held per pending consent', 'KiB', batches.map((b) => (b.pendingRssKiB - b.baselineRssKiB) / n)),
     ],

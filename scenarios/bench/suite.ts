@@ -61,7 +61,14 @@ export const BENCHMARKS: readonly Benchmark[] = [
       run: ({ size, random, log }) =>
         // The latency floors are judged on the quiet in-memory loads: three batches each, so one batch that met a
         // noisy moment of the machine does not decide the median.
-        benchConcurrentConsents({ consents: size === 'full' ? 1000 : 20, runs: size === 'full' && load.store === 'memory' && !load.busy ? 3 : 1, ...load, random, log }),
+        benchConcurrentConsents({
+          consents: size === 'full' ? 1000 : 20,
+          waitingMs: size === 'full' ? 5_000 : 1_000,
+          runs: size === 'full' && load.store === 'memory' && !load.busy ? 3 : 1,
+          ...load,
+          random,
+          log,
+        }),
     }),
   ),
   {
