@@ -262,8 +262,28 @@ function pooledFetch(dispatcher: Agent, options: { traceHeaders: boolean; otherw
     }
     // Fetch forbids a body on these statuses.
     const empty = answer.statusCode === 204 || answer.statusCode === 205 || answer.statusCode === 304;
-    return new Response(empty ? null : bytes, { status: answer.statusCode, headers });
+    return new BufferedResponse(empty ? null : bytes, { status: answer.statusCode, headers });
   };
+}
+
+/**
+ * A Response over a body already read in full. Its clone is a new Response over the same bytes, where Response's
+ * own `clone()` tees the body's stream: openid-client clones every error answer to read it, which is every CIBA
+ * poll answered `authorization_pending`, and in Node 20 the tee cost about as much as making the Response. A
+ * body already used or being read is cloned (or refused) by Response itself.
+ */
+class BufferedResponse extends Response {
+  readonly #bytes: Buffer<ArrayBuffer> | null;
+
+  constructor(bytes: Buffer<ArrayBuffer> | null, init: ResponseInit) {
+    super(bytes, init);
+    this.#bytes = bytes;
+  }
+
+  override clone(): Response {
+    if (this.bodyUsed || this.body?.locked) return super.clone();
+    return new BufferedResponse(this.#bytes, { status: this.status, statusText: this.statusText, headers: this.headers });
+  }
 }
 
 /**
