@@ -13,7 +13,7 @@ export function cacheDir(root = repoRoot) {
 }
 
 /** Whether the process `pid` is still running (one owned by another user counts as running). */
-function isRunning(pid) {
+export function isRunning(pid) {
   try {
     process.kill(pid, 0);
     return true;

