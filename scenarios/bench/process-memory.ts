@@ -64,20 +64,22 @@ export function readProcessCpuMs(pid: number): number {
 export function readProcessTreeCpuMs(pid: number): number {
   const own = statFields(pid) ?? [];
   let ticks = Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14]);
-  for (const child of childProcesses(pid)) {
-    const fields = statFields(child) ?? []; // Empty: exited meanwhile.
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-  }
+  for (const [, fields] of childStats(pid)) ticks += Number(fields[11]) + Number(fields[12]);
   return ticksToMs(pid, ticks);
 }
 
 /** The processes whose parent is `pid`, running now (proc(5)). */
 export function childProcesses(pid: number): number[] {
-  const children: number[] = [];
+  return childStats(pid).map(([child]) => child);
+}
+
+/** Each child of `pid` with its stat fields, read once. */
+function childStats(pid: number): [number, string[]][] {
+  const children: [number, string[]][] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const fields = statFields(entry); // Undefined: exited meanwhile.
-    if (fields && Number(fields[1]) === pid) children.push(Number(entry));
+    if (fields && Number(fields[1]) === pid) children.push([Number(entry), fields]);
   }
   return children;
 }
