@@ -66,12 +66,76 @@ describe("the call policy's fetch", () => {
     expect(() => reading.clone()).toThrow(TypeError);
   });
 
+  it('reads a body once, by any of its readers, as Response does', async () => {
+    const text = await policy.fetch(`${base}/oauth/token`);
+    expect(text.bodyUsed).toBe(false);
+    expect(await text.text()).toBe(JSON.stringify(PENDING));
+    expect(text.bodyUsed).toBe(true);
+    await expect(text.text()).rejects.toThrow(TypeError);
+    await expect(text.json()).rejects.toThrow(TypeError);
+    await expect(text.arrayBuffer()).rejects.toThrow(TypeError);
+    await expect(text.blob()).rejects.toThrow(TypeError);
+    // A body already read is still a stream, locked by the read.
+    expect(text.body).toBeInstanceOf(ReadableStream);
+    expect(text.body!.locked).toBe(true);
+
+    const bytes = await policy.fetch(`${base}/oauth/token`);
+    const buffer = await bytes.arrayBuffer();
+    expect(new TextDecoder().decode(buffer)).toBe(JSON.stringify(PENDING));
+    await expect(bytes.json()).rejects.toThrow(TypeError);
+
+    const asBytes = await policy.fetch(`${base}/oauth/token`);
+    expect(new TextDecoder().decode(await asBytes.bytes())).toBe(JSON.stringify(PENDING));
+    await expect(asBytes.bytes()).rejects.toThrow(TypeError);
+
+    const blob = await policy.fetch(`${base}/oauth/token`);
+    expect(await (await blob.blob()).text()).toBe(JSON.stringify(PENDING));
+    expect(blob.bodyUsed).toBe(true);
+    await expect(blob.text()).rejects.toThrow(TypeError);
+  });
+
+  it('gives its body as a stream, and a body read through the stream is used for every other reader', async () => {
+    const answer = await policy.fetch(`${base}/oauth/token`);
+    const body = answer.body!;
+    expect(body).toBeInstanceOf(ReadableStream);
+    expect(answer.body).toBe(body);
+    expect(answer.bodyUsed).toBe(false);
+    const chunks: Uint8Array[] = [];
+    const reader = body.getReader();
+    for (let read = await reader.read(); !read.done; read = await reader.read()) chunks.push(read.value);
+    expect(new TextDecoder().decode(Buffer.concat(chunks))).toBe(JSON.stringify(PENDING));
+    expect(answer.bodyUsed).toBe(true);
+    await expect(answer.text()).rejects.toThrow(TypeError);
+    expect(() => answer.clone()).toThrow(TypeError);
+
+    // What openid-client does with an error answer: reads a clone, then cancels the original's stream unread.
+    const cancelled = await policy.fetch(`${base}/oauth/token`);
+    expect(await cancelled.clone().json()).toEqual(PENDING);
+    await cancelled.body!.cancel();
+    expect(cancelled.bodyUsed).toBe(true);
+    await expect(cancelled.json()).rejects.toThrow(TypeError);
+  });
+
+  it("hands out each reader's bytes as its own", async () => {
+    const answer = await policy.fetch(`${base}/oauth/token`);
+    const copy = answer.clone();
+    const first = new Uint8Array(await answer.arrayBuffer());
+    first.fill(0);
+    expect(await copy.json()).toEqual(PENDING);
+  });
+
   it('clones an answer without a body as one without a body', async () => {
     const answer = await policy.fetch(`${base}/empty`);
     const copy = answer.clone();
     expect(copy.status).toBe(204);
     expect(copy.body).toBeNull();
     expect(copy.headers.get('x-kind')).toBe('empty');
+    // A response without a body reads as empty, as often as asked, and is never used.
+    expect(await answer.text()).toBe('');
+    expect(await answer.text()).toBe('');
+    expect((await answer.arrayBuffer()).byteLength).toBe(0);
+    expect(answer.bodyUsed).toBe(false);
+    await expect(answer.json()).rejects.toThrow(SyntaxError);
   });
 
   it("gives openid-client a pending CIBA poll's error, as the agent's polls read it", async () => {
