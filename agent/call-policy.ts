@@ -266,6 +266,9 @@ function pooledFetch(dispatcher: Agent, options: { traceHeaders: boolean; otherw
   };
 }
 
+/** Fetch's UTF-8 decode (a leading byte-order mark dropped), as Response's `text()` reads. */
+const UTF8 = new TextDecoder();
+
 /**
  * A Response over a body already read in full, which makes no stream unless one is asked for. Response keeps its
  * body as a WHATWG stream, and making one for each answer, reading it through a reader, and teeing it for
@@ -315,12 +318,11 @@ class BufferedResponse extends Response {
 
   override async text(): Promise<string> {
     if (this.#streamed) return this.#streamed.text();
-    return new TextDecoder().decode(this.#take());
+    return UTF8.decode(this.#take());
   }
 
   override async json(): Promise<unknown> {
-    if (this.#streamed) return this.#streamed.json();
-    return JSON.parse(new TextDecoder().decode(this.#take()));
+    return JSON.parse(await this.text());
   }
 
   override async arrayBuffer(): Promise<ArrayBuffer> {
@@ -330,7 +332,6 @@ class BufferedResponse extends Response {
   }
 
   override async bytes(): Promise<Uint8Array<ArrayBuffer>> {
-    if (this.#streamed) return this.#streamed.bytes();
     return new Uint8Array(await this.arrayBuffer());
   }
 
