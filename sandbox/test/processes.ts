@@ -58,7 +58,14 @@ export function runCommand(
   /** `keepChars`: keep only the end of each output stream, for long-running services that log much. */
   options: { stdin?: boolean; keepChars?: number } = {},
 ): RunningCommand {
-  const keep = (text: string) => (options.keepChars !== undefined && text.length > options.keepChars ? text.slice(-options.keepChars) : text);
+  const limit = options.keepChars;
+  const tail = (text: string) => (limit !== undefined && text.length > limit ? text.slice(-limit) : text);
+  // Cut only once the held text is twice the limit: each cut copies it, so a service that logs a line per
+  // request costs its reader a copy per `limit` characters, not one per line.
+  const append = (held: string, chunk: Buffer) => {
+    const text = held + chunk.toString();
+    return limit !== undefined && text.length > 2 * limit ? tail(text) : text;
+  };
   const child = spawn(command, args, {
     cwd: repoRoot,
     env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', ...env },
@@ -70,11 +77,11 @@ export function runCommand(
   const waiters = new Set<() => void>();
   const notify = () => waiters.forEach((w) => w());
   child.stdout!.on('data', (d: Buffer) => {
-    stdout = keep(stdout + d.toString());
+    stdout = append(stdout, d);
     notify();
   });
   child.stderr!.on('data', (d: Buffer) => {
-    stderr = keep(stderr + d.toString());
+    stderr = append(stderr, d);
     notify();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -86,9 +93,9 @@ export function runCommand(
   const pgid = child.pid!;
   return {
     child,
-    output: () => stdout + stderr,
-    stdout: () => stdout,
-    stderr: () => stderr,
+    output: () => tail(stdout) + tail(stderr),
+    stdout: () => tail(stdout),
+    stderr: () => tail(stderr),
     exited,
     waitForOutput(pattern, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
