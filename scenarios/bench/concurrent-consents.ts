@@ -76,6 +76,10 @@ interface Batch {
   /** CPU per approved consent from the first approval to the last answer: the agent process, and each other service's process. */
   agentCpuPerConsentMs: number;
   servicesCpuPerConsentMs: Record<string, number>;
+  /** This process's own CPU per approved consent over the same time: the 1000 clients' streams and the approvals. */
+  clientCpuPerConsentMs: number;
+  /** Approvals sent per second, first to last: how fast the control API let them go. */
+  approvalsPerSecond: number;
   completed: number;
   rightPerson: number;
   settled: number;
@@ -96,8 +100,9 @@ export async function approve(controlUrl: string, id: string): Promise<void> {
     body: '{}',
     signal: AbortSignal.timeout(10_000),
   });
-  await response.body?.cancel();
-  if (!response.ok) throw new Error(`The control API refused to approve ${id}: HTTP ${response.status}`);
+  // Read, not cancelled: the answer is a few hundred bytes, and a cancel costs the reader an abort error each time.
+  const answer = await response.text();
+  if (!response.ok) throw new Error(`The control API refused to approve ${id}: HTTP ${response.status} ${answer.slice(0, 200)}`);
 }
 
 async function until(condition: () => boolean | Promise<boolean>, what: string, signal: AbortSignal): Promise<void> {
@@ -105,6 +110,13 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
     if (signal.aborted) throw new Error(`Gave up waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Approvals per second from the first to the last (0 with fewer than two). */
+function approvalRate(approvedAt: number[]): number {
+  if (approvedAt.length < 2) return 0;
+  const spanMs = Math.max(...approvedAt) - Math.min(...approvedAt);
+  return spanMs > 0 ? ((approvedAt.length - 1) * 1000) / spanMs : 0;
 }
 
 /** Two processes that spin until killed: a machine busy with other work. */
@@ -183,6 +195,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     });
     const agentCpuAtFirstApproval = readProcessCpuMs(pid);
     const servicesCpuAtFirstApproval = servicesCpu();
+    const clientCpuAtFirstApproval = process.cpuUsage();
     for (const request of options.random.shuffle(requests)) {
       const id = pendingOf.get(request.person.userId);
       if (id === undefined) continue;
@@ -193,6 +206,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     const peakRssKiB = readProcessMemory(pid).peakRssKiB;
     const approved = Math.max(1, requests.filter((r) => r.approvedAt !== undefined).length);
     const agentCpuMs = readProcessCpuMs(pid) - agentCpuAtFirstApproval;
+    const clientCpu = process.cpuUsage(clientCpuAtFirstApproval);
     const servicesCpuNow = servicesCpu();
     const servicesCpuMs = Object.fromEntries(Object.entries(servicesCpuNow).map(([name, ms]) => [name, ms - (servicesCpuAtFirstApproval[name] ?? 0)]));
     const approvedUsers = new Set((await stack.requests({ status: 'approved' })).map((view) => view.user_id));
@@ -210,6 +224,8 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
       waiting,
       agentCpuPerConsentMs: agentCpuMs / approved,
       servicesCpuPerConsentMs: Object.fromEntries(Object.entries(servicesCpuMs).map(([name, ms]) => [name, ms / approved])),
+      clientCpuPerConsentMs: (clientCpu.user + clientCpu.system) / 1000 / approved,
+      approvalsPerSecond: approvalRate(requests.flatMap((r) => (r.approvedAt === undefined ? [] : [r.approvedAt]))),
       completed: requests.filter((r) => r.turn?.finalState === 'COMPLETED').length,
       rightPerson: requests.filter((r) => r.turn && answersFor(r.person, r.turn.answer)).length,
       settled: requests.filter((r) => r.turn !== undefined || r.error !== undefined).length,
@@ -322,7 +338,9 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       `with all ${n} pending; peak is VmHWM at the end; per pending consent = (pending − baseline) / ${n}. ` +
       'Reset: the connection broke with no answer; refused: the agent still said 503 after the client\'s retries. ' +
       'CPU per approved consent: user + system time from the first approval to the last answer, divided by the approvals; the agent\'s from /proc/<pid>/stat, ' +
-      'each other service\'s (tenant, HR API, mock-gemini, flow console) likewise, and the PostgreSQL server\'s (its processes together) when it holds the state. ' +
+      'each other service\'s (tenant, HR API, mock-gemini, flow console) likewise, and the PostgreSQL server\'s (its processes together) when it holds the state; ' +
+      'the benchmark\'s own (its clients\' streams, the approvals, reading the services\' logs) from process.cpuUsage(), as it shares the same cores. ' +
+      'Approvals sent per second: from the first to the last, each sent when the control API answered the one before. ' +
       `Waiting: over ${options.waitingMs / 1000} s with all ${n} pending and none approved yet (left out of the total, first send to last COMPLETED), the token requests the tenant counted on them ` +
       '(the control API\'s poll counts: polls in poll mode, the agent\'s checks in ping mode) per second, and the agent\'s and the tenant\'s CPU over the same time, in cores; ' +
       'in poll mode also each one\'s CPU per token request.',
@@ -340,10 +358,12 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       figure("agent's peak RSS (VmHWM)", 'MiB', batches.map((b) => mib(b.peakRssKiB)), full ? { op: '<=', value: CONSENT_FLOORS.peakRssMiB } : undefined),
       figure('total, first send to last COMPLETED', 'ms', batches.map((b) => b.totalMs)),
       figure(`send to all ${n} AUTH_REQUIRED`, 'ms', batches.map((b) => b.allPendingMs)),
+      figure('approvals sent per second', 'req/s', batches.map((b) => b.approvalsPerSecond)),
       figure('agent CPU per approved consent', 'ms', batches.map((b) => b.agentCpuPerConsentMs)),
       ...Object.keys(batches[0]?.servicesCpuPerConsentMs ?? {}).map((name) =>
         figure(`${SERVICE_LABEL[name] ?? name} CPU per approved consent`, 'ms', batches.map((b) => b.servicesCpuPerConsentMs[name] ?? 0)),
       ),
+      figure("the benchmark's own client CPU per approved consent", 'ms', batches.map((b) => b.clientCpuPerConsentMs)),
       figure(`all ${n} waiting: token requests answered per second`, 'req/s', batches.map((b) => b.waiting.tokenRequestsPerSecond)),
       figure(`all ${n} waiting: agent CPU`, 'cores', batches.map((b) => b.waiting.agentCores)),
       figure(`all ${n} waiting: tenant CPU`, 'cores', batches.map((b) => b.waiting.tenantCores)),
