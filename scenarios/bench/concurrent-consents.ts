@@ -204,7 +204,8 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     }
     await Promise.all(turns);
     const peakRssKiB = readProcessMemory(pid).peakRssKiB;
-    const approved = Math.max(1, requests.filter((r) => r.approvedAt !== undefined).length);
+    const approvedAt = requests.flatMap((r) => (r.approvedAt === undefined ? [] : [r.approvedAt]));
+    const approved = Math.max(1, approvedAt.length);
     const agentCpuMs = readProcessCpuMs(pid) - agentCpuAtFirstApproval;
     const clientCpu = process.cpuUsage(clientCpuAtFirstApproval);
     const servicesCpuNow = servicesCpu();
@@ -225,7 +226,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
       agentCpuPerConsentMs: agentCpuMs / approved,
       servicesCpuPerConsentMs: Object.fromEntries(Object.entries(servicesCpuMs).map(([name, ms]) => [name, ms / approved])),
       clientCpuPerConsentMs: (clientCpu.user + clientCpu.system) / 1000 / approved,
-      approvalsPerSecond: approvalRate(requests.flatMap((r) => (r.approvedAt === undefined ? [] : [r.approvedAt]))),
+      approvalsPerSecond: approvalRate(approvedAt),
       completed: requests.filter((r) => r.turn?.finalState === 'COMPLETED').length,
       rightPerson: requests.filter((r) => r.turn && answersFor(r.person, r.turn.answer)).length,
       settled: requests.filter((r) => r.turn !== undefined || r.error !== undefined).length,
