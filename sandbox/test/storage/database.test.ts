@@ -277,6 +277,45 @@ describe('the embedded database under concurrent callers', () => {
   }, 60_000);
 });
 
+describe('the embedded database running the same statements again', () => {
+  it('keeps each one prepared once, not parsed again; a failed group and a schema change leave every statement working', async () => {
+    const database = await openDatabase({ kind: 'pglite', dataDir: undefined });
+    try {
+      const { db } = database;
+      const preparedTexts = async () =>
+        (await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(db)).rows.map((row) => row.statement);
+      const find = (id: string) => db.selectFrom('oidc_models').select('id').where('id', '=', id).execute();
+      const insert = (id: string) => CompiledQuery.raw('insert into oidc_models (model, id, payload) values ($1, $2, $3)', ['Grant', id, '{}']);
+      const findText = db.selectFrom('oidc_models').select('id').where('id', '=', 'x').compile().sql;
+
+      // Alone, then three at once (one pipeline): one prepared statement for the text, whatever its parameters.
+      for (const id of ['a', 'b', 'c']) await find(id);
+      await Promise.all(['d', 'e', 'f'].map(find));
+      await database.runTogether([insert('g-1'), insert('g-2')]);
+      const texts = await preparedTexts();
+      expect(texts.filter((text) => text === findText)).toHaveLength(1);
+      expect(texts.filter((text) => text === insert('').sql)).toHaveLength(1);
+
+      // A group that fails on its second statement rolls back; the statements in it still work afterwards.
+      await expect(database.runTogether([insert('g-3'), insert('g-1')])).rejects.toMatchObject({ code: '23505' });
+      await database.runTogether([insert('g-3'), insert('g-4')]);
+      expect((await db.selectFrom('oidc_models').select('id').orderBy('id').execute()).map((r) => r.id)).toEqual(['g-1', 'g-2', 'g-3', 'g-4']);
+
+      // PostgreSQL refuses a kept `select *` whose table gained a column; after a schema change it is parsed anew.
+      await sql`create table scratch (a int)`.execute(db);
+      await sql`insert into scratch values (1)`.execute(db);
+      const everything = () => sql<Record<string, unknown>>`select * from scratch`.execute(db);
+      expect((await everything()).rows).toEqual([{ a: 1 }]);
+      expect((await everything()).rows).toEqual([{ a: 1 }]);
+      await sql`alter table scratch add column b int default 2`.execute(db);
+      expect((await everything()).rows).toEqual([{ a: 1, b: 2 }]);
+      expect((await everything()).rows).toEqual([{ a: 1, b: 2 }]);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
+});
+
 describe('the embedded database in a long run', () => {
   /** Rewrites every row of `oidc_models` `rounds` times, as task events rewrite tasks; `settle` runs after each round. */
   async function rewrite(database: Database, rounds: number, settle: () => Promise<void>): Promise<number[]> {
