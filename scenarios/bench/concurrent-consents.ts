@@ -340,8 +340,8 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
   const interval = INTERVAL[options.mode];
   // The floors are for the full load; a quick run is a smoke test of the same code, judged on its checks only.
   const full = n >= 1000;
-  // A paced load shows what the same consents answer in below the machine's capacity; the floors judge the full rate.
-  const judged = full && options.pacedPerSecond === undefined;
+  // A paced load shows what the same consents answer in below the machine's capacity; the latency floor judges the full rate.
+  const latencyJudged = full && options.pacedPerSecond === undefined;
   const p95Floor = options.mode === 'ping' ? CONSENT_FLOORS.pingP95Ms : interval * 1000 + CONSENT_FLOORS.pollP95OverIntervalMs;
   const paced = options.pacedPerSecond === undefined ? '' : `, approvals paced at ${options.pacedPerSecond} a second`;
   return {
@@ -360,7 +360,7 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       'Approvals sent per second: from the first to the last, each sent when the control API answered the one before' +
       (options.pacedPerSecond === undefined
         ? '. '
-        : ` and not before its slot at ${options.pacedPerSecond} a second (below what the machine can finish, to show the latency there; no floor is judged on it). `) +
+        : ` and not before its slot at ${options.pacedPerSecond} a second (below what the machine can finish, to show the latency there; no latency floor is judged on it). `) +
       `Waiting: over ${options.waitingMs / 1000} s with all ${n} pending and none approved yet (left out of the total, first send to last COMPLETED), the token requests the tenant counted on them ` +
       '(the control API\'s poll counts: polls in poll mode, the agent\'s checks in ping mode) per second, and the agent\'s and the tenant\'s CPU over the same time, in cores; ' +
       'in poll mode also each one\'s CPU per token request.',
@@ -373,9 +373,9 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
         'per request, approve → COMPLETED, p95',
         'ms',
         batches.map((b) => percentile(b.approveToAnswerMs, 95)),
-        judged ? { op: '<=', value: p95Floor } : undefined,
+        latencyJudged ? { op: '<=', value: p95Floor } : undefined,
       ),
-      figure("agent's peak RSS (VmHWM)", 'MiB', batches.map((b) => mib(b.peakRssKiB)), judged ? { op: '<=', value: CONSENT_FLOORS.peakRssMiB } : undefined),
+      figure("agent's peak RSS (VmHWM)", 'MiB', batches.map((b) => mib(b.peakRssKiB)), full ? { op: '<=', value: CONSENT_FLOORS.peakRssMiB } : undefined),
       figure('total, first send to last COMPLETED', 'ms', batches.map((b) => b.totalMs)),
       figure(`send to all ${n} AUTH_REQUIRED`, 'ms', batches.map((b) => b.allPendingMs)),
       figure('approvals sent per second', 'req/s', batches.map((b) => b.approvalsPerSecond)),
