@@ -90,11 +90,14 @@ export function toSpanRecord(span: ReadableSpan): SpanRecord {
   };
 }
 
-/** A span processor that exports through span-export-worker.mjs; the worker starts with it and never holds the process up. */
+/**
+ * A span processor that exports through span-export-worker.mjs. The thread starts with the first span handed over,
+ * not with the service: loading the exporter's modules cost each service about 0.3 s of CPU, which at start-up
+ * competed with the other services starting on the same cores. It never holds the process up.
+ */
 export function exportThreadProcessor(options: ExportThreadOptions): SpanProcessor {
   const { onEndpoint, ...workerData } = options;
-  const worker = new Worker(new URL('./span-export-worker.mjs', import.meta.url), { workerData: { ...workerData, urls: [...workerData.urls] } });
-  worker.unref();
+  let worker: Worker | undefined;
   let pending: SpanRecord[] = [];
   let timer: NodeJS.Timeout | undefined;
   let failed = false;
@@ -106,40 +109,48 @@ export function exportThreadProcessor(options: ExportThreadOptions): SpanProcess
     for (const resolve of waiting.values()) resolve();
     waiting.clear();
   };
-  worker.on('message', (message: { type: 'endpoint'; url: string; ok: boolean; message?: string } | { type: 'done'; id: number }) => {
-    if (message.type === 'done') {
-      waiting.get(message.id)?.();
-      waiting.delete(message.id);
-    } else {
-      onEndpoint(message);
-    }
-  });
-  worker.on('error', (error) => {
-    failed = true;
-    pending = [];
-    settleAll();
-    onEndpoint({ ok: false, message: `the export thread failed: ${error.message}` });
-  });
-  worker.on('exit', () => {
-    failed = true;
-    settleAll();
-  });
+  const thread = (): Worker => {
+    if (worker) return worker;
+    const started = new Worker(new URL('./span-export-worker.mjs', import.meta.url), { workerData: { ...workerData, urls: [...workerData.urls] } });
+    started.unref();
+    started.on('message', (message: { type: 'endpoint'; url: string; ok: boolean; message?: string } | { type: 'done'; id: number }) => {
+      if (message.type === 'done') {
+        waiting.get(message.id)?.();
+        waiting.delete(message.id);
+      } else {
+        onEndpoint(message);
+      }
+    });
+    started.on('error', (error) => {
+      failed = true;
+      pending = [];
+      settleAll();
+      onEndpoint({ ok: false, message: `the export thread failed: ${error.message}` });
+    });
+    started.on('exit', () => {
+      failed = true;
+      settleAll();
+    });
+    return (worker = started);
+  };
 
   const handOver = () => {
     clearTimeout(timer);
     timer = undefined;
     if (pending.length === 0 || failed) return;
-    worker.postMessage({ type: 'spans', json: JSON.stringify(pending) });
+    thread().postMessage({ type: 'spans', json: JSON.stringify(pending) });
     pending = [];
   };
   /** Hands over what is pending, then asks the thread to `type` and waits for its answer. */
   const ask = (type: 'flush' | 'shutdown') => {
     handOver();
-    if (failed) return Promise.resolve();
+    // No thread yet: nothing was ever handed over, so there is nothing to flush.
+    if (failed || worker === undefined) return Promise.resolve();
+    const started = worker;
     const id = nextId++;
     return new Promise<void>((resolve) => {
       waiting.set(id, resolve);
-      worker.postMessage({ type, id });
+      started.postMessage({ type, id });
     });
   };
 
@@ -153,7 +164,7 @@ export function exportThreadProcessor(options: ExportThreadOptions): SpanProcess
     },
     forceFlush: () => (stopped ? Promise.resolve() : ask('flush')),
     shutdown() {
-      stopped ??= ask('shutdown').then(() => worker.terminate().then(() => undefined));
+      stopped ??= ask('shutdown').then(() => worker?.terminate().then(() => undefined));
       return stopped;
     },
   };
