@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { buildSandbox, builtEntry, repoRoot, SANDBOX_ENTRIES } from '../build.mjs';
+import { builtinModules } from 'node:module';
+import { buildSandbox, builtEntry, repoRoot, SANDBOX_ENTRIES, UNBUNDLED_PACKAGES } from '../build.mjs';
 import { loadConfig } from '../config.ts';
 import { servicesFor } from '../services.ts';
 
@@ -38,6 +39,26 @@ describe('the build `npm run sandbox` runs', () => {
       .map((file) => readFileSync(join(first!, file), 'utf8'))
       .join('\n');
     expect(built).not.toContain('import.meta.url');
+    // The packages are in the bundles: what the built modules still import from outside is Node's own or a
+    // package named to stay out, so Node's loader does not resolve the installed packages' files one by one.
+    const specifiers = [
+      // esbuild writes a module's static imports as statements of their own, at the start of a line.
+      ...built.matchAll(/^import\s*(?:[^"';]*?\sfrom\s*)?["']([^"']+)["'];?$/gm),
+      ...built.matchAll(/\b(?:import|__require)\(\s*["']([^"'./][^"']*)["']\s*\)/g),
+    ].map((m) => m[1]!);
+    const imported = new Set(specifiers.filter((specifier) => !specifier.startsWith('.')));
+    const outside = [...imported].filter((specifier) => !specifier.startsWith('node:') && !builtinModules.includes(specifier));
+    expect(outside.length).toBeGreaterThan(0);
+    // A package that is not installed is an optional one its user tries in a `try` (ws's bufferutil).
+    const installed = (name: string) => existsSync(join(repoRoot, 'node_modules', name, 'package.json'));
+    for (const specifier of outside) {
+      const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
+      if (installed(name)) expect(UNBUNDLED_PACKAGES).toContain(name);
+    }
+    expect(imported).not.toContain('express');
+    expect(imported).not.toContain('oidc-provider');
+    // ES modules, which Node knows without reading each one to guess.
+    expect(JSON.parse(readFileSync(join(first!, 'package.json'), 'utf8'))).toEqual({ type: 'module' });
     expect(built).toContain(JSON.stringify(pathToFileURL(join(repoRoot, 'mock-guardian', 'guardian-page.ts')).href));
     // The source maps (for NODE_OPTIONS=--enable-source-maps) name the sources where they are.
     const mapFile = `${builtEntry(first!, 'hr-api/main.ts')}.map`;
