@@ -61,8 +61,10 @@ export async function runService(
       },
     );
   };
-  // Listen for signals before saying we are up: whoever reads the banner may stop us at once.
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // Listen for signals before saying we are up: whoever reads the banner may stop us at once. Every signal, not
+  // only the first: Ctrl-C reaches the whole terminal group and `npm run sandbox` passes it on again, and a second
+  // SIGINT with no listener would kill a service still closing (its deadline above still bounds the stop).
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   console.log(service.banner);
 }

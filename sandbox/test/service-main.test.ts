@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildSandbox } from '../build.mjs';
 import { nodeArgs } from '../services.ts';
 import { freePorts, runCommand } from './processes.ts';
@@ -41,6 +44,26 @@ describe.concurrent('a service started on its own', () => {
       const { code } = await run.exited;
       expect(code).toBe(2);
       expect(run.stderr()).toContain('IDENTITY_BACKEND must be one of local, auth0');
+    });
+  }
+
+  // Ctrl-C reaches every process of the terminal's group, and `npm run sandbox`'s launcher passes it on again: a
+  // service still closing (the tenant, its database) must not die of the second one.
+  for (const main of MAINS) {
+    it(`${main} stops with exit 0 when SIGINT comes twice`, async () => {
+      const [port] = await freePorts(1);
+      const stateDir = mkdtempSync(join(tmpdir(), 'service-main-'));
+      onTestFinished(() => rmSync(stateDir, { recursive: true, force: true }));
+      const run = runCommand(process.execPath, built(main), { [PORT_VARIABLE[main]!]: String(port), SANDBOX_STATE_DIR: stateDir });
+      await run.waitForOutput(new RegExp(`127\\.0\\.0\\.1:${port}`));
+      // Signals sent together may arrive as one: SIGINT again and again until the process is gone.
+      const again = setInterval(() => run.child.exitCode === null && run.child.signalCode === null && run.child.kill('SIGINT'), 1);
+      try {
+        run.child.kill('SIGINT');
+        expect(await run.exited).toEqual({ code: 0, signal: null });
+      } finally {
+        clearInterval(again);
+      }
     });
   }
 
