@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { builtinModules } from 'node:module';
 import { buildSandbox, builtEntry, repoRoot, SANDBOX_ENTRIES, UNBUNDLED_PACKAGES } from '../build.mjs';
 import { loadConfig } from '../config.ts';
 import { servicesFor } from '../services.ts';

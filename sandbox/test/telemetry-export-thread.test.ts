@@ -30,6 +30,15 @@ async function receiver(): Promise<OtlpReceiver> {
   return started;
 }
 
+/** The ids of the worker threads this process starts from now until the test ends. */
+function threadsStarted(): number[] {
+  const threads: number[] = [];
+  const onWorker = (worker: { threadId: number }) => threads.push(worker.threadId);
+  process.on('worker', onWorker);
+  closers.push(async () => process.off('worker', onWorker));
+  return threads;
+}
+
 function threadOptions(urls: string[], overrides: Partial<ExportThreadOptions> = {}): ExportThreadOptions {
   return {
     urls,
@@ -114,38 +123,26 @@ describe('spans exported on a thread of their own', () => {
   });
 
   it('starts its thread with the first span, not with the service', async () => {
-    const threads: number[] = [];
-    const onWorker = (worker: { threadId: number }) => threads.push(worker.threadId);
-    process.on('worker', onWorker);
-    try {
-      const target = await receiver();
-      const { tracer, provider } = tracerWith(exportThreadProcessor(threadOptions([target.url])));
-      // A flush with nothing ever handed over needs no thread.
-      await provider.forceFlush();
-      expect(threads).toEqual([]);
-      tracer.startSpan('first hop').end();
-      await provider.forceFlush();
-      expect(threads).toHaveLength(1);
-      tracer.startSpan('second hop').end();
-      await provider.shutdown();
-      expect(threads).toHaveLength(1);
-      expect(target.spans.map((s) => s.name).sort()).toEqual(['first hop', 'second hop']);
-    } finally {
-      process.off('worker', onWorker);
-    }
+    const threads = threadsStarted();
+    const target = await receiver();
+    const { tracer, provider } = tracerWith(exportThreadProcessor(threadOptions([target.url])));
+    // A flush with nothing ever handed over needs no thread.
+    await provider.forceFlush();
+    expect(threads).toEqual([]);
+    tracer.startSpan('first hop').end();
+    await provider.forceFlush();
+    expect(threads).toHaveLength(1);
+    tracer.startSpan('second hop').end();
+    await provider.shutdown();
+    expect(threads).toHaveLength(1);
+    expect(target.spans.map((s) => s.name).sort()).toEqual(['first hop', 'second hop']);
   });
 
   it('stops at once when no span was ever handed over', async () => {
-    const threads: number[] = [];
-    const onWorker = (worker: { threadId: number }) => threads.push(worker.threadId);
-    process.on('worker', onWorker);
-    try {
-      const { provider } = tracerWith(exportThreadProcessor(threadOptions(['http://127.0.0.1:9/v1/traces'])));
-      await provider.shutdown();
-      expect(threads).toEqual([]);
-    } finally {
-      process.off('worker', onWorker);
-    }
+    const threads = threadsStarted();
+    const { provider } = tracerWith(exportThreadProcessor(threadOptions(['http://127.0.0.1:9/v1/traces'])));
+    await provider.shutdown();
+    expect(threads).toEqual([]);
   });
 
   it('says once that an endpoint does not answer, and goes on', async () => {
