@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kysely, PostgresDialect, sql, type CompiledQuery, type Migration } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { SandboxConfig } from '../config.ts';
 import { StorageError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { assertChannel, createListener, postgresTransport, type Listener } from './notifications.ts';
+import { loadPg } from './pg.ts';
 import { ConnectionLock, PgliteThreadDialect, startPgliteThread, type PgliteThread } from './pglite-thread.ts';
 import type { DatabaseSchema } from './schema.ts';
 
@@ -269,14 +270,15 @@ function periodicVacuum(
 async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<Opened> {
   const description = `PostgreSQL at ${maskedUrl(url)}`;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const { Client: PgClient, Pool } = await loadPg();
   // A connection has its own deadline to open; a query waits longer for a free one, since under load
   // (a thousand tasks starting at once) the queue for the pool is long, not the server gone.
-  class Client extends pg.Client {
+  class Client extends PgClient {
     constructor(config?: pg.ClientConfig) {
       super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
     }
   }
-  const pool = new pg.Pool({
+  const pool = new Pool({
     connectionString: url,
     max: 10,
     Client,

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { loadPg } from './pg.ts';
 
 /**
  * LISTEN/NOTIFY for a database's users: any number of callbacks per channel
@@ -71,8 +72,8 @@ export function postgresTransport(
   let closed = false;
   let client: Promise<pg.Client> | undefined;
 
-  const connect = (): Promise<pg.Client> => {
-    const made = new pg.Client({ connectionString: url });
+  const connect = async (): Promise<pg.Client> => {
+    const made = new (await loadPg()).Client({ connectionString: url });
     made.on('notification', (message) => deliver(message.channel, message.payload ?? ''));
     const lost = () => {
       if (closed || client === undefined) return;
