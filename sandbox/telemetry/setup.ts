@@ -1,7 +1,7 @@
 import { context, ProxyTracerProvider, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOnSampler, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { AlwaysOnSampler, BasicTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import type { SandboxConfig } from '../config.ts';
@@ -92,7 +92,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       }),
     );
   }
-  const provider = new NodeTracerProvider({
+  const provider = new BasicTracerProvider({
     resource: resourceFromAttributes(resource),
     sampler: new AlwaysOnSampler(),
     spanProcessors: processors,

@@ -68,7 +68,7 @@ describe('the build `npm run sandbox` runs', () => {
 });
 
 describe('what a service loads as it starts', () => {
-  it('leaves out pg, the model client and the body decoder\'s encoding tables until a run uses them', async () => {
+  it('leaves out pg and the model client until a run uses them, and what no service runs (encoding tables, unused telemetry code)', async () => {
     const dir = (await buildSandbox())!;
     const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js'));
     const text = Object.fromEntries(files.map((file) => [file, readFileSync(join(dir, file), 'utf8')]));
@@ -80,6 +80,10 @@ describe('what a service loads as it starts', () => {
     const holding = (path: string) => files.filter((file) => text[file]!.includes(`// node_modules/${path}`));
     expect(holding('express/')).not.toEqual([]);
     expect(holding('iconv-lite/')).toEqual([]);
+    // OpenTelemetry's ES module builds, of which only what is imported is kept, rather than its CommonJS ones.
+    expect(holding('@opentelemetry/core/build/esm/')).not.toEqual([]);
+    expect(holding('@opentelemetry/core/build/src/')).toEqual([]);
+    expect(holding('@opentelemetry/semantic-conventions/dist/index.cjs')).toEqual([]);
     const genai = holding('@google/genai/');
     expect(genai).toHaveLength(1);
     for (const file of files) {
