@@ -23,7 +23,7 @@ import { traceRequests } from '../sandbox/telemetry/served-requests.ts';
 import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
 import { contextOfCarrier, injectTraceHeaders } from '../sandbox/telemetry/trace-context.ts';
 import { trace, type Context } from '@opentelemetry/api';
-import { Agent, request } from 'undici';
+import type { Agent, request } from 'undici';
 import {
   loadTenantFile,
   parseTenantFile,
@@ -106,8 +106,14 @@ interface Running {
    * The connections the pings go out on: undici's `request` rather than Node's `fetch` (no WHATWG streams; about a
    * third of the CPU per ping here). No cap on connections, as `fetch` had none: a capped pool would keep a ping
    * waiting for a connection, and a ping given up on before it was sent is lost, where one sent late is still read.
+   * Loaded with the first ping: undici cost the tenant's start about 70 ms of CPU, and a tenant may never ping.
    */
-  pings: Agent;
+  pings?: Promise<PingClient>;
+}
+
+interface PingClient {
+  agent: Agent;
+  request: typeof request;
 }
 
 const PING_TIMEOUT_MS = 5000;
@@ -180,7 +186,8 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
   };
 
   /** CIBA §10.2: tells a ping application that the result can be fetched. Failures are logged, never thrown. */
-  const sendPing = async ({ directory, pings }: Running, record: ConsentRecord, answered: Context): Promise<void> => {
+  const sendPing = async (running: Running, record: ConsentRecord, answered: Context): Promise<void> => {
+    const { directory } = running;
     if (record.notificationToken === undefined) return;
     let endpoint: string | undefined;
     try {
@@ -209,9 +216,11 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     try {
       const headers = { authorization: `Bearer ${record.notificationToken}`, 'content-type': 'application/json' };
       // No redirect is followed (undici's `request` follows none).
+      running.pings ??= import('undici').then(({ Agent, request }) => ({ agent: new Agent({ keepAliveTimeout: 30_000 }), request }));
+      const { agent, request } = await running.pings;
       const response = await request(endpoint, {
         method: 'POST',
-        dispatcher: pings,
+        dispatcher: agent,
         // The agent's side of the ping continues the trace (W3C Trace Context).
         headers: injectTraceHeaders(headers, trace.setSpan(answered, span)),
         body: JSON.stringify({ auth_req_id: record.authReqId }),
@@ -328,7 +337,6 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
         directory,
         callback: provider.callback(),
         managementApi: createManagementApi({ issuer, jwks, users: tenantFile.users }),
-        pings: new Agent({ keepAliveTimeout: 30_000 }),
         ownOrigins: new Set([
           new URL(issuer).origin,
           `${scheme}://127.0.0.1:${bound}`,
@@ -355,7 +363,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
       server = undefined;
       await closeServer(current);
       storage.clear();
-      await running?.pings.close();
+      await (await running?.pings)?.agent.close();
       running = undefined;
     },
   };
