@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, SpanKind, trace, type Attributes, type Span } from '@opentelemetry/api';
-import { Agent, request } from 'undici';
+import type { Agent, request } from 'undici';
 import { AGENT_DEFAULTS } from '../sandbox/config.ts';
 import { endHop, hopWarning, startHop, type HopEnd, type HopStart } from '../sandbox/telemetry/hop-spans.ts';
 import type { Participant } from '../sandbox/telemetry/hops.ts';
@@ -144,15 +144,23 @@ export function createCallPolicy(
     // Full jitter (a random wait up to the exponential step) keeps many tasks from retrying in step.
     Math.round(random() * Math.min(limits.maxBackoffMs, limits.backoffMs * 2 ** (retry - 1)));
 
-  const dispatcher = new Agent({ connections: CONNECTIONS_PER_ORIGIN, keepAliveTimeout: POOL_KEEP_ALIVE_MS });
+  // undici is loaded with the first call: it is about a quarter of what the agent loads, and it need not hold up the start.
+  let loading: Promise<Pool> | undefined;
+  const pool = () =>
+    (loading ??= import('undici').then(({ Agent, request }) => ({
+      dispatcher: new Agent({ connections: CONNECTIONS_PER_ORIGIN, keepAliveTimeout: POOL_KEEP_ALIVE_MS }),
+      request,
+    })));
   const policy: CallPolicy = {
-    fetch: pooledFetch(dispatcher, { traceHeaders: true }),
-    externalFetch: pooledFetch(dispatcher, {
+    fetch: pooledFetch(pool, { traceHeaders: true }),
+    externalFetch: pooledFetch(pool, {
       traceHeaders: false,
       // The pool's dispatcher given to Node's fetch (undici's `dispatcher` option, which the DOM types lack).
-      otherwise: (input, init) => fetch(input, { ...init, dispatcher } as RequestInit),
+      otherwise: async (input, init) => fetch(input, { ...init, dispatcher: (await pool()).dispatcher } as RequestInit),
     }),
-    close: () => dispatcher.close(),
+    close: async () => {
+      if (loading) await (await loading).dispatcher.close();
+    },
     limits: (service) => table[service],
     deadlineMs(service) {
       const limits = table[service];
@@ -233,7 +241,12 @@ export function createCallPolicy(
  * `Request` or a body other than a string or a form goes to `otherwise`, or
  * is refused without it.
  */
-function pooledFetch(dispatcher: Agent, options: { traceHeaders: boolean; otherwise?: typeof fetch }): typeof fetch {
+interface Pool {
+  dispatcher: Agent;
+  request: typeof request;
+}
+
+function pooledFetch(pool: () => Promise<Pool>, options: { traceHeaders: boolean; otherwise?: typeof fetch }): typeof fetch {
   return async (input, init = {}) => {
     const body = init.body;
     const pooled = typeof input === 'string' || input instanceof URL;
@@ -247,6 +260,7 @@ function pooledFetch(dispatcher: Agent, options: { traceHeaders: boolean; otherw
     });
     // W3C Trace Context: the service called continues the trace of the hop that calls it.
     if (options.traceHeaders) injectTraceHeaders(sent);
+    const { dispatcher, request } = await pool();
     const answer = await request(input, {
       dispatcher,
       method: (init.method ?? 'GET') as 'GET',

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { buildSandbox } from '../build.mjs';
+import { buildSandbox, builtEntry } from '../build.mjs';
 import { nodeArgs } from '../services.ts';
 import { freePorts, runCommand } from './processes.ts';
 
@@ -66,6 +67,38 @@ describe.concurrent('a service started on its own', () => {
       }
     });
   }
+
+  // What only some runs use waits for its first use: pg (a PostgreSQL server), the model's client (a question),
+  // undici (the agent's first call out, the tenant's first ping). Each service listens without them.
+  let later: string[] | undefined;
+  /** The built modules that hold undici and the model's client. */
+  const loadedLater = () => {
+    if (later) return later;
+    const files = readdirSync(buildDir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js'));
+    const text = new Map(files.map((file) => [file, readFileSync(join(buildDir, file), 'utf8')]));
+    // esbuild heads each bundled package file with a comment naming it.
+    const holding = (path: string) => files.filter((file) => text.get(file)!.includes(`// node_modules/${path}`));
+    return (later = [...holding('undici/index.js'), ...holding('@google/genai/')].map((file) => pathToFileURL(join(buildDir, file)).href));
+  };
+  it.each(MAINS)('%s serves before it loads pg, undici or the model client', async (main) => {
+    const waiting = loadedLater();
+    expect(waiting).toHaveLength(2);
+    const [port] = await freePorts(1);
+    const stateDir = mkdtempSync(join(tmpdir(), 'service-main-'));
+    onTestFinished(() => rmSync(stateDir, { recursive: true, force: true }));
+    const loads = join(stateDir, 'loads.txt');
+    const args = ['--import', new URL('record-loads.mjs', import.meta.url).href, ...built(main)];
+    const run = runCommand(process.execPath, args, { [PORT_VARIABLE[main]!]: String(port), SANDBOX_STATE_DIR: stateDir, RECORD_LOADS: loads });
+    onTestFinished(async () => {
+      run.child.kill('SIGTERM');
+      await run.exited;
+    });
+    await run.waitForOutput(new RegExp(`127\\.0\\.0\\.1:${port}`));
+    const loaded = readFileSync(loads, 'utf8').split('\n');
+    expect(loaded).toContain(pathToFileURL(builtEntry(buildDir, main)).href);
+    for (const url of waiting) expect(loaded).not.toContain(url);
+    expect(loaded.filter((url) => url.includes('/node_modules/pg/'))).toEqual([]);
+  });
 
   it('stops on SIGTERM with exit 0', async () => {
     const [port] = await freePorts(1);
