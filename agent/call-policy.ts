@@ -147,7 +147,8 @@ export function createCallPolicy(
   // undici is loaded with the first call: it is about a quarter of what the agent loads, and it need not hold up the start.
   let loading: Promise<Pool> | undefined;
   const pool = () =>
-    (loading ??= import('undici').then(({ Agent, request }) => ({
+    // `default`: built, a CommonJS package's chunk exports only its `module.exports`.
+    (loading ??= import('undici').then(({ default: { Agent, request } }) => ({
       dispatcher: new Agent({ connections: CONNECTIONS_PER_ORIGIN, keepAliveTimeout: POOL_KEEP_ALIVE_MS }),
       request,
     })));

@@ -216,7 +216,8 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     try {
       const headers = { authorization: `Bearer ${record.notificationToken}`, 'content-type': 'application/json' };
       // No redirect is followed (undici's `request` follows none).
-      running.pings ??= import('undici').then(({ Agent, request }) => ({ agent: new Agent({ keepAliveTimeout: 30_000 }), request }));
+      // `default`: built, a CommonJS package's chunk exports only its `module.exports`.
+      running.pings ??= import('undici').then(({ default: { Agent, request } }) => ({ agent: new Agent({ keepAliveTimeout: 30_000 }), request }));
       const { agent, request } = await running.pings;
       const response = await request(endpoint, {
         method: 'POST',
