@@ -6,6 +6,7 @@ import { endHop, hopWarning, startHop, type HopEnd, type HopStart } from '../san
 import type { Participant } from '../sandbox/telemetry/hops.ts';
 import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
 import { injectTraceHeaders } from '../sandbox/telemetry/trace-context.ts';
+import { loadUndici } from '../sandbox/undici.ts';
 import { AgentError } from './errors.ts';
 
 /**
@@ -144,11 +145,10 @@ export function createCallPolicy(
     // Full jitter (a random wait up to the exponential step) keeps many tasks from retrying in step.
     Math.round(random() * Math.min(limits.maxBackoffMs, limits.backoffMs * 2 ** (retry - 1)));
 
-  // undici is loaded with the first call: it is about a quarter of what the agent loads, and it need not hold up the start.
+  // The pool is made with the first call (sandbox/undici.ts).
   let loading: Promise<Pool> | undefined;
   const pool = () =>
-    // `default`: built, a CommonJS package's chunk exports only its `module.exports`.
-    (loading ??= import('undici').then(({ default: { Agent, request } }) => ({
+    (loading ??= loadUndici().then(({ Agent, request }) => ({
       dispatcher: new Agent({ connections: CONNECTIONS_PER_ORIGIN, keepAliveTimeout: POOL_KEEP_ALIVE_MS }),
       request,
     })));

@@ -22,6 +22,7 @@ import { HOP, shortId } from '../sandbox/telemetry/hops.ts';
 import { traceRequests } from '../sandbox/telemetry/served-requests.ts';
 import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
 import { contextOfCarrier, injectTraceHeaders } from '../sandbox/telemetry/trace-context.ts';
+import { loadUndici } from '../sandbox/undici.ts';
 import { trace, type Context } from '@opentelemetry/api';
 import type { Agent, request } from 'undici';
 import {
@@ -106,7 +107,7 @@ interface Running {
    * The connections the pings go out on: undici's `request` rather than Node's `fetch` (no WHATWG streams; about a
    * third of the CPU per ping here). No cap on connections, as `fetch` had none: a capped pool would keep a ping
    * waiting for a connection, and a ping given up on before it was sent is lost, where one sent late is still read.
-   * Loaded with the first ping: undici cost the tenant's start about 70 ms of CPU, and a tenant may never ping.
+   * Made with the first ping (sandbox/undici.ts): undici cost the tenant's start about 70 ms of CPU.
    */
   pings?: Promise<PingClient>;
 }
@@ -216,8 +217,7 @@ export function createTenant(options: TenantOptions = {}): TenantHandle {
     try {
       const headers = { authorization: `Bearer ${record.notificationToken}`, 'content-type': 'application/json' };
       // No redirect is followed (undici's `request` follows none).
-      // `default`: built, a CommonJS package's chunk exports only its `module.exports`.
-      running.pings ??= import('undici').then(({ default: { Agent, request } }) => ({ agent: new Agent({ keepAliveTimeout: 30_000 }), request }));
+      running.pings ??= loadUndici().then(({ Agent, request }) => ({ agent: new Agent({ keepAliveTimeout: 30_000 }), request }));
       const { agent, request } = await running.pings;
       const response = await request(endpoint, {
         method: 'POST',
