@@ -6,7 +6,7 @@ import { endHop, hopWarning, startHop, type HopEnd, type HopStart } from '../san
 import type { Participant } from '../sandbox/telemetry/hops.ts';
 import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
 import { injectTraceHeaders } from '../sandbox/telemetry/trace-context.ts';
-import { loadUndici } from '../sandbox/undici.ts';
+import { loadUndici } from '../sandbox/on-first-use.ts';
 import { AgentError } from './errors.ts';
 
 /**
@@ -145,7 +145,7 @@ export function createCallPolicy(
     // Full jitter (a random wait up to the exponential step) keeps many tasks from retrying in step.
     Math.round(random() * Math.min(limits.maxBackoffMs, limits.backoffMs * 2 ** (retry - 1)));
 
-  // The pool is made with the first call (sandbox/undici.ts).
+  // The pool is made with the first call (sandbox/on-first-use.ts).
   let loading: Promise<Pool> | undefined;
   const pool = () =>
     (loading ??= loadUndici().then(({ Agent, request }) => ({

@@ -22,7 +22,7 @@ import { HOP, shortId } from '../sandbox/telemetry/hops.ts';
 import { traceRequests } from '../sandbox/telemetry/served-requests.ts';
 import { noTelemetry, type Telemetry } from '../sandbox/telemetry/setup.ts';
 import { contextOfCarrier, injectTraceHeaders } from '../sandbox/telemetry/trace-context.ts';
-import { loadUndici } from '../sandbox/undici.ts';
+import { loadUndici } from '../sandbox/on-first-use.ts';
 import { trace, type Context } from '@opentelemetry/api';
 import type { Agent, request } from 'undici';
 import {
@@ -107,7 +107,7 @@ interface Running {
    * The connections the pings go out on: undici's `request` rather than Node's `fetch` (no WHATWG streams; about a
    * third of the CPU per ping here). No cap on connections, as `fetch` had none: a capped pool would keep a ping
    * waiting for a connection, and a ping given up on before it was sent is lost, where one sent late is still read.
-   * Made with the first ping (sandbox/undici.ts): undici cost the tenant's start about 70 ms of CPU.
+   * Made with the first ping (sandbox/on-first-use.ts): undici cost the tenant's start about 70 ms of CPU.
    */
   pings?: Promise<PingClient>;
 }

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect, sql, type CompiledQuery, type Migration } from 'kysely';
 import type pg from 'pg';
 import type { SandboxConfig } from '../config.ts';
+import { loadPg } from '../on-first-use.ts';
 import { StorageError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { assertChannel, createListener, postgresTransport, type Listener } from './notifications.ts';
-import { loadPg } from './pg.ts';
 import { ConnectionLock, PgliteThreadDialect, startPgliteThread, type PgliteThread } from './pglite-thread.ts';
 import type { DatabaseSchema } from './schema.ts';
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { loadPg } from './pg.ts';
+import { loadPg } from '../on-first-use.ts';
 
 /**
  * LISTEN/NOTIFY for a database's users: any number of callbacks per channel
