@@ -1,23 +1,22 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@a2a-js/sdk/client';
 import type { ConsentRequestView, ConsentStatus } from '../../mock-guardian/consent-requests.ts';
 import { connectToAgent } from '../../sandbox/agent-client.ts';
 import { loadConfig, LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
-import { buildSandbox } from '../../sandbox/build.mjs';
-import { nodeArgs, prepareEmbeddedDatabases, servicesFor, waitForHealthy } from '../../sandbox/services.ts';
-import { runCommand, sandboxEnv, type RunningCommand } from '../../sandbox/test/processes.ts';
+import { servicesFor, waitForHealthy, type ServiceSpec } from '../../sandbox/services.ts';
+import { runCommand, sandboxEnv } from '../../sandbox/test/processes.ts';
 import { benchEmployees, benchTenant, type BenchPerson } from './bench-tenant.ts';
+import { childProcesses } from './process-memory.ts';
 
 /**
- * The stack of the load benchmarks: every service of `npm run sandbox` as its
- * own process, started as the sandbox starts it (same entries, Node flags and
- * configuration by environment; the tenant and the agent keep their state in
- * the embedded database unless told otherwise), with the benchmark's tenant
- * and employee records. This process only plays the A2A caller and the
- * employees, through the tenant's control API; the agent's memory is read
- * from /proc.
+ * The stack of the load benchmarks: `npm run sandbox` itself (its launcher and
+ * every service as its own process, configured by environment; the tenant and
+ * the agent keep their state in the embedded database unless told otherwise),
+ * with the benchmark's tenant and employee records. This process only plays
+ * the A2A caller and the employees, through the tenant's control API; the
+ * agent's memory is read from /proc.
  */
 
 export interface AgentProcessStack {
@@ -26,7 +25,7 @@ export interface AgentProcessStack {
   requests(filter?: { userId?: string; status?: ConsentStatus }): Promise<ConsentRequestView[]>;
   /** The agent process's pid, for /proc readings. */
   pid: number;
-  /** Every other service's pid by service name (tenant, hr-api, gemini, flows). */
+  /** Every other service's pid by service name (tenant, hr-api, gemini, flows), and the launcher's (launcher). */
   otherPids: Record<string, number>;
   /** The stack's SANDBOX_STATE_DIR (its embedded databases are `db/<service>` in it), removed on close. */
   stateDir: string;
@@ -44,7 +43,7 @@ export interface AgentProcessStackOptions {
 }
 
 const READY_TIMEOUT_MS = 120_000;
-/** Service logs are read so that their pipes never fill; only their end is kept, for a failure's report. */
+/** The sandbox's log lines are read so that its pipe never fills; only their end is kept, for a failure's report. */
 const KEEP_LOG_CHARS = 64 * 1024;
 
 export async function startAgentProcessStack(options: AgentProcessStackOptions): Promise<AgentProcessStack> {
@@ -78,33 +77,30 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
     closers.push(async () => rmSync(env.SANDBOX_STATE_DIR as string, { recursive: true, force: true }));
     const config = loadConfig({ ...process.env, ...env });
     const services = servicesFor(config);
-    const running = new Map<string, RunningCommand>();
-    // Built as `npm run sandbox` builds them: the figures are those of the processes users run.
-    const buildDir = await buildSandbox();
-    const notice = await prepareEmbeddedDatabases(config, buildDir);
-    if (notice !== undefined) throw new Error(notice);
-    for (const service of services) {
-      const command = runCommand(process.execPath, nodeArgs(service, buildDir), env, { keepChars: KEEP_LOG_CHARS });
-      running.set(service.name, command);
-      closers.push(async () => {
-        command.signalGroup('SIGTERM');
-        await Promise.race([command.exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
-        command.signalGroup('SIGKILL');
-      });
-    }
+    // Launched as users launch it (`npm run sandbox`): the services are the launcher's children, in its session,
+    // so the kernel schedules them as one group (sched(7), autogroup) beside this process, as it schedules a
+    // sandbox in one terminal and its caller in another.
+    const sandbox = runCommand(process.execPath, ['sandbox/launch.mjs'], env, { keepChars: KEEP_LOG_CHARS });
+    closers.push(async () => {
+      sandbox.signalGroup('SIGINT');
+      await Promise.race([sandbox.exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+      sandbox.signalGroup('SIGKILL');
+    });
     const ready = AbortSignal.timeout(READY_TIMEOUT_MS);
-    await Promise.all(
-      services.map((service) =>
-        Promise.race([
-          waitForHealthy(service.healthUrl, ready),
-          running.get(service.name)!.exited.then(() => {
-            throw new Error(`The ${service.label} exited before it was ready:\n${running.get(service.name)!.output()}`);
-          }),
-        ]),
-      ),
-    );
-    const pid = running.get('agent')?.child.pid;
-    if (pid === undefined) throw new Error('The agent process has no pid');
+    await Promise.race([
+      Promise.all(services.map((service) => waitForHealthy(service.healthUrl, ready))),
+      sandbox.exited.then(() => {
+        throw new Error(`The sandbox exited before it was ready:\n${sandbox.output()}`);
+      }),
+    ]);
+    const pids = servicePids(sandbox.child.pid, services);
+    const missing = services.filter((service) => pids[service.name] === undefined);
+    if (missing.length > 0 || sandbox.child.pid === undefined) {
+      throw new Error(`No process found for ${missing.map((service) => service.label).join(', ') || 'the launcher'}:\n${sandbox.output()}`);
+    }
+    const { agent: pid, ...servicePidsButAgent } = pids as Record<string, number> & { agent: number };
+    // The launcher passes every service's log lines on: its CPU is the sandbox's too.
+    const otherPids = { ...servicePidsButAgent, launcher: sandbox.child.pid };
     const controlUrl = new URL('control/', config.identity.issuer).href;
     const { client } = await connectToAgent({
       agentUrl: config.urls.agent,
@@ -124,9 +120,7 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
       },
       pid,
       stateDir: env.SANDBOX_STATE_DIR as string,
-      otherPids: Object.fromEntries(
-        [...running.entries()].filter(([name]) => name !== 'agent').flatMap(([name, command]) => (command.child.pid === undefined ? [] : [[name, command.child.pid]])),
-      ),
+      otherPids,
       client,
       close: closeAll,
     };
@@ -134,4 +128,21 @@ export async function startAgentProcessStack(options: AgentProcessStackOptions):
     await closeAll();
     throw error;
   }
+}
+
+/** Each service's pid, by service name: the launcher's children, told apart by the entry they run. */
+function servicePids(launcherPid: number | undefined, services: readonly ServiceSpec[]): Record<string, number> {
+  if (launcherPid === undefined) throw new Error('The sandbox has no pid');
+  const pids: Record<string, number> = {};
+  for (const child of childProcesses(launcherPid)) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // Exited meanwhile.
+    }
+    const service = services.find((candidate) => args.some((arg) => arg.endsWith(`/${candidate.entry.replace(/\.ts$/, '.js')}`)));
+    if (service) pids[service.name] = child;
+  }
+  return pids;
 }

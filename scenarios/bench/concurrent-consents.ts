@@ -4,7 +4,7 @@ import { startPostgresServer } from '../../sandbox/test/postgres-server.ts';
 import { runCommand, type RunningCommand } from '../../sandbox/test/processes.ts';
 import { startAgentProcessStack, type AgentProcessStack } from './agent-process-stack.ts';
 import { answersFor, benchPeople, questionAbout, type BenchPerson } from './bench-tenant.ts';
-import { readProcessCpuMs, readProcessMemory, readProcessTreeCpuMs } from './process-memory.ts';
+import { readProcessCpuMs, readProcessMemory, readProcessSession, readProcessTreeCpuMs } from './process-memory.ts';
 import type { Random } from './random.ts';
 import { check, figure, type BenchmarkResult, type Check } from './report.ts';
 import { percentile } from './stats.ts';
@@ -70,6 +70,8 @@ interface Waiting {
 }
 
 interface Batch {
+  /** The sessions of the sandbox's processes (its launcher's and every service's), and this process's. */
+  sessions: { sandbox: (number | undefined)[]; benchmark: number | undefined };
   totalMs: number;
   allPendingMs: number;
   sendToAnswerMs: number[];
@@ -227,6 +229,10 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     const done = requests.filter((r) => r.completedAt !== undefined && r.approvedAt !== undefined);
     const lastAnswer = Math.max(startedAt, ...done.map((r) => r.completedAt as number));
     const result: Batch = {
+      sessions: {
+        sandbox: [pid, ...Object.values(stack.otherPids)].map(readProcessSession),
+        benchmark: readProcessSession(process.pid),
+      },
       totalMs: Math.max(0, lastAnswer - startedAt - waiting.ms),
       allPendingMs,
       sendToAnswerMs: done.map((r) => (r.completedAt as number) - r.sentAt),
@@ -305,7 +311,7 @@ async function askAndApproveAtOnce(stack: AgentProcessStack, person: BenchPerson
   if (turn.finalState !== 'COMPLETED') throw new Error(`Warm-up turn for ${person.email} ended ${turn.finalState}: ${turn.answer}`);
 }
 
-const SERVICE_LABEL: Record<string, string> = { tenant: 'tenant', 'hr-api': 'HR API', gemini: 'mock-gemini', flows: 'flow console', postgres: 'PostgreSQL server' };
+const SERVICE_LABEL: Record<string, string> = { launcher: 'launcher (`npm run sandbox`)', tenant: 'tenant', 'hr-api': 'HR API', gemini: 'mock-gemini', flows: 'flow console', postgres: 'PostgreSQL server' };
 
 const STORE_LABEL: Record<AgentStore, string> = {
   memory: 'memory (AGENT_STATE=memory)',
@@ -330,6 +336,11 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
       check(`${tag}: every answer names its own employee`, b.rightPerson === n && b.wrongAnswers === 0, `${b.rightPerson} of ${n}, ${b.wrongAnswers} wrong`),
       check(`${tag}: no request reset or refused`, b.resets === 0 && b.refused === 0, `${b.resets} reset, ${b.refused} refused`),
       check(`${tag}: no turn lost (every one settled, every request approved at the tenant)`, b.settled === n && b.approvedAtTenant === n, `${b.settled} settled, ${b.approvedAtTenant} approved`),
+      check(
+        `${tag}: the sandbox ran in one session of its own, as from another terminal`,
+        new Set(b.sessions.sandbox).size === 1 && b.sessions.sandbox[0] !== undefined && b.sessions.sandbox[0] !== b.sessions.benchmark,
+        `sandbox sessions ${[...new Set(b.sessions.sandbox)].join(', ')}; the benchmark's ${b.sessions.benchmark}`,
+      ),
     );
     // Polling every interval, the waiting consents are asked about all the time; a window with none counted measured nothing.
     if (options.mode === 'poll') {
@@ -348,15 +359,16 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
     id: consentsBenchmarkId(options),
     title: `${n} concurrent consents, ${options.mode}${options.busy ? ', busy machine' : ''}, agent state: ${STORE_LABEL[options.store]}${paced}`,
     method:
-      `${n} streaming A2A verifications sent at once to an agent process (CIBA ${options.mode}, tenant interval ${interval} s, ` +
+      '`npm run sandbox` started in a session of its own, as from another terminal (its services scheduled together, beside this process); ' +
+      `${n} streaming A2A verifications sent at once to its agent (CIBA ${options.mode}, tenant interval ${interval} s, ` +
       `its work kept in ${STORE_LABEL[options.store]}), each for a different ` +
       'push-enrolled employee of a generated tenant; once all are AUTH_REQUIRED they are approved one by one through the control API ' +
       `in random order${options.busy ? ', while two other processes spin on both cores' : ''}. Memory from the agent's /proc/<pid>/status, nothing forced: VmRSS after ${WARMUP_TURNS} warm-up turns (baseline) and ` +
       `with all ${n} pending; peak is VmHWM at the end; per pending consent = (pending − baseline) / ${n}. ` +
       'Reset: the connection broke with no answer; refused: the agent still said 503 after the client\'s retries. ' +
       'CPU per approved consent: user + system time from the first approval to the last answer, divided by the approvals; the agent\'s from /proc/<pid>/stat, ' +
-      'each other service\'s (tenant, HR API, mock-gemini, flow console) likewise, and the PostgreSQL server\'s (its processes together) when it holds the state; ' +
-      'the benchmark\'s own (its clients\' streams, the approvals, reading the services\' logs) from process.cpuUsage(), as it shares the same cores. ' +
+      'each other service\'s (tenant, HR API, mock-gemini, flow console) and the launcher\'s (it passes their log lines on) likewise, and the PostgreSQL server\'s (its processes together) when it holds the state; ' +
+      'the benchmark\'s own (its clients\' streams, the approvals, reading the sandbox\'s output) from process.cpuUsage(), as it shares the same cores. ' +
       'Approvals sent per second: from the first to the last, each sent when the control API answered the one before' +
       (options.pacedPerSecond === undefined
         ? '. '

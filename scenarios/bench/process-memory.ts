@@ -68,6 +68,12 @@ export function readProcessTreeCpuMs(pid: number): number {
   return ticksToMs(pid, ticks);
 }
 
+/** The session a process belongs to (proc(5), /proc/<pid>/stat field 6); undefined once it has exited. */
+export function readProcessSession(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields === undefined ? undefined : Number(fields[3]);
+}
+
 /** The processes whose parent is `pid`, running now (proc(5)). */
 export function childProcesses(pid: number): number[] {
   return childStats(pid).map(([child]) => child);
