@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Client } from '@a2a-js/sdk/client';
 import type { ConsentRequestView, ConsentStatus } from '../../mock-guardian/consent-requests.ts';
 import { connectToAgent } from '../../sandbox/agent-client.ts';
+import { builtEntry } from '../../sandbox/build.mjs';
 import { loadConfig, LOCAL_TENANT_DEFAULTS } from '../../sandbox/config.ts';
 import { servicesFor, waitForHealthy, type ServiceSpec } from '../../sandbox/services.ts';
 import { runCommand, sandboxEnv } from '../../sandbox/test/processes.ts';
@@ -141,7 +142,8 @@ function servicePids(launcherPid: number | undefined, services: readonly Service
     } catch {
       continue; // Exited meanwhile.
     }
-    const service = services.find((candidate) => args.some((arg) => arg.endsWith(`/${candidate.entry.replace(/\.ts$/, '.js')}`)));
+    // The built entry's path within any build folder, as the launcher names it.
+    const service = services.find((candidate) => args.some((arg) => arg.endsWith(builtEntry('/', candidate.entry))));
     if (service) pids[service.name] = child;
   }
   return pids;
