@@ -14,6 +14,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
+import { BACKGROUND_THREAD_LIMITS } from '../background-thread.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import { templateFolder, templatePath, templatesMissing } from './pglite-templates.ts';
 
@@ -109,7 +110,10 @@ export function startPgliteThread(
     };
     signal?.addEventListener('abort', abort, { once: true });
     const spawn = (reopened: boolean) => {
-      const current = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), { workerData: { dataDir, template, templateFolder: templateFolder(template), reopened } });
+      const current = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), {
+        workerData: { dataDir, template, templateFolder: templateFolder(template), reopened },
+        resourceLimits: BACKGROUND_THREAD_LIMITS,
+      });
       worker = current;
       // A thread that asked to be started again ends by itself: its end is no failure.
       let replaced = false;

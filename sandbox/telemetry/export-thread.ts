@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { TraceFlags, type Attributes, type HrTime, type SpanKind, type SpanStatus } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { BACKGROUND_THREAD_LIMITS } from '../background-thread.ts';
 
 /**
  * Exporting spans on a thread of its own. Turning spans into OTLP JSON and
@@ -111,7 +112,10 @@ export function exportThreadProcessor(options: ExportThreadOptions): SpanProcess
   };
   const thread = (): Worker => {
     if (worker) return worker;
-    const started = new Worker(new URL('./span-export-worker.mjs', import.meta.url), { workerData: { ...workerData, urls: [...workerData.urls] } });
+    const started = new Worker(new URL('./span-export-worker.mjs', import.meta.url), {
+      workerData: { ...workerData, urls: [...workerData.urls] },
+      resourceLimits: BACKGROUND_THREAD_LIMITS,
+    });
     started.unref();
     started.on('message', (message: { type: 'endpoint'; url: string; ok: boolean; message?: string } | { type: 'done'; id: number }) => {
       if (message.type === 'done') {

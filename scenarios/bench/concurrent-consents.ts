@@ -79,6 +79,8 @@ interface Batch {
   baselineRssKiB: number;
   pendingRssKiB: number;
   peakRssKiB: number;
+  /** The tenant's peak RSS (VmHWM) at the end: the other process that holds every consent. */
+  tenantPeakRssKiB: number;
   /** While all wait and none is approved yet: token requests the tenant answered per second, and the CPU spent (cores). */
   waiting: Waiting;
   /** CPU per approved consent from the first approval to the last answer: the agent process, and each other service's process. */
@@ -218,6 +220,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
     }
     await Promise.all(turns);
     const peakRssKiB = readProcessMemory(pid).peakRssKiB;
+    const tenantPeakRssKiB = readProcessMemory(tenantPidOf(stack)).peakRssKiB;
     const approvedAt = requests.flatMap((r) => (r.approvedAt === undefined ? [] : [r.approvedAt]));
     const approved = Math.max(1, approvedAt.length);
     const agentCpuMs = readProcessCpuMs(pid) - agentCpuAtFirstApproval;
@@ -240,6 +243,7 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
       baselineRssKiB,
       pendingRssKiB,
       peakRssKiB,
+      tenantPeakRssKiB,
       waiting,
       agentCpuPerConsentMs: agentCpuMs / approved,
       servicesCpuPerConsentMs: Object.fromEntries(Object.entries(servicesCpuMs).map(([name, ms]) => [name, ms / approved])),
@@ -275,9 +279,14 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
  * What waiting costs: over `windowMs` with every consent pending and none approved, the token requests the
  * tenant counted (polls in poll mode, the agent's checks in ping mode) and the CPU the agent and the tenant spent.
  */
-async function watchWaiting(stack: AgentProcessStack, windowMs: number): Promise<Waiting> {
+function tenantPidOf(stack: AgentProcessStack): number {
   const tenantPid = stack.otherPids.tenant;
   if (tenantPid === undefined) throw new Error('The stack has no tenant process to read');
+  return tenantPid;
+}
+
+async function watchWaiting(stack: AgentProcessStack, windowMs: number): Promise<Waiting> {
+  const tenantPid = tenantPidOf(stack);
   const polls = async () => (await stack.requests({ status: 'pending' })).reduce((sum, view) => sum + view.polls, 0);
   const read = async () => ({ at: performance.now(), polls: await polls(), agent: readProcessCpuMs(stack.pid), tenant: readProcessCpuMs(tenantPid) });
   const before = await read();
@@ -388,6 +397,7 @@ export async function benchConcurrentConsents(options: ConcurrentConsentsOptions
         latencyJudged ? { op: '<=', value: p95Floor } : undefined,
       ),
       figure("agent's peak RSS (VmHWM)", 'MiB', batches.map((b) => mib(b.peakRssKiB)), full ? { op: '<=', value: CONSENT_FLOORS.peakRssMiB } : undefined),
+      figure("tenant's peak RSS (VmHWM)", 'MiB', batches.map((b) => mib(b.tenantPeakRssKiB))),
       figure('total, first send to last COMPLETED', 'ms', batches.map((b) => b.totalMs)),
       figure(`send to all ${n} AUTH_REQUIRED`, 'ms', batches.map((b) => b.allPendingMs)),
       figure('approvals sent per second', 'req/s', batches.map((b) => b.approvalsPerSecond)),
