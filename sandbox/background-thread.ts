@@ -2,10 +2,11 @@ import type { ResourceLimits } from 'node:worker_threads';
 
 /**
  * The V8 limits of a service's background threads (the embedded database's, storage/pglite-thread.ts, and the
- * span exporter's, telemetry/export-thread.ts). Each holds little for long, but V8 gives a thread's young
- * generation the same room as a process's (16 MiB semi-spaces), and under load both filled it: at a thousand
- * concurrent consents the tenant's database thread grew to 29 MiB of heap and its exporter to 17 MiB, the
- * agent's exporter to 28 MiB. With 2 MiB semi-spaces they peaked at 16–19 and 12–15 MiB (`npm run bench`,
- * HISTORY.md). A `--max-semi-space-size` given to the whole process (the embedded agent's, services.ts) overrides this.
+ * span exporter's, telemetry/export-thread.ts): a 6 MiB young generation, that is 2 MiB semi-spaces (V8 adds as
+ * much again for new large objects). Each thread holds little for long, but V8 gives a thread's young generation
+ * the same room as a process's (16 MiB semi-spaces), and under load they filled it: at a thousand concurrent
+ * consents the tenant's database thread grew to 29 MiB of heap and its exporter to 17 MiB, the agent's exporter
+ * to 28 MiB. With these limits the tenant's peaked at 18–19 and 13–15 MiB (`npm run bench`, HISTORY.md). A
+ * `--max-semi-space-size` given to the whole process (the embedded agent's, services.ts) overrides them.
  */
 export const BACKGROUND_THREAD_LIMITS: ResourceLimits = { maxYoungGenerationSizeMb: 6 };

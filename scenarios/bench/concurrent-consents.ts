@@ -275,16 +275,16 @@ async function runBatch(options: ConcurrentConsentsOptions, batch: number): Prom
   }
 }
 
-/**
- * What waiting costs: over `windowMs` with every consent pending and none approved, the token requests the
- * tenant counted (polls in poll mode, the agent's checks in ping mode) and the CPU the agent and the tenant spent.
- */
 function tenantPidOf(stack: AgentProcessStack): number {
   const tenantPid = stack.otherPids.tenant;
   if (tenantPid === undefined) throw new Error('The stack has no tenant process to read');
   return tenantPid;
 }
 
+/**
+ * What waiting costs: over `windowMs` with every consent pending and none approved, the token requests the
+ * tenant counted (polls in poll mode, the agent's checks in ping mode) and the CPU the agent and the tenant spent.
+ */
 async function watchWaiting(stack: AgentProcessStack, windowMs: number): Promise<Waiting> {
   const tenantPid = tenantPidOf(stack);
   const polls = async () => (await stack.requests({ status: 'pending' })).reduce((sum, view) => sum + view.polls, 0);
