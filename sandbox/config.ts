@@ -167,13 +167,14 @@ export const AGENT_DEFAULTS: SandboxConfig['agent'] = {
   semiSpaceMb: undefined,
 };
 /**
- * The agent's semi-space (MiB) when it keeps its work in its embedded database, as `npm run sandbox` runs it. At a
- * thousand concurrent consents V8's 16 MiB semi-spaces, beside PGlite's WebAssembly memory, took the agent's peak RSS
- * to 340–370 MiB; with 2 MiB it read 286–302 MiB, for about 1.8 ms more of the agent's CPU per consent in ping mode
- * (more young-generation collections; `npm run bench -- --only consents-ping-embedded,consents-poll-embedded`,
- * README "Performance").
+ * The agent's semi-space (MiB) when it keeps its work in its embedded database, as `npm run sandbox` runs it: its
+ * main thread's young generation, its background threads keeping their own (background-thread.ts). With two malloc
+ * arenas (services.ts), V8's 16 MiB took the agent's peak RSS at a thousand concurrent consents in poll mode to
+ * 296–302 MiB, beside PGlite's WebAssembly memory and threads; 8 MiB read 284–285 MiB, and 2 MiB 277–282 MiB for
+ * about 2 ms more of the agent's CPU per consent in ping mode (more young-generation collections; `npm run bench --
+ * --only consents-ping-embedded,consents-poll-embedded`, scenarios/bench/HISTORY.md).
  */
-export const EMBEDDED_AGENT_SEMI_SPACE_MB = 2;
+export const EMBEDDED_AGENT_SEMI_SPACE_MB = 8;
 /** Seconds a token's `iat`/`nbf` may lie ahead of this machine's clock (as express-oauth2-jwt-bearer's default). */
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 

@@ -5,7 +5,7 @@ import { repoRoot } from './cache.mjs';
 import { loadConfigOrReport, type SandboxConfig } from './config.ts';
 import { createControlSecret, exposureWarning, flowConsoleUrl, guardianPageUrl } from './exposure.ts';
 import { writeRunFile } from './run-file.ts';
-import { assertPortsFree, nodeArgs, PortInUseError, prepareEmbeddedDatabases, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
+import { assertPortsFree, nodeArgs, PortInUseError, prepareEmbeddedDatabases, serviceEnvironment, servicesFor, waitForHealthy, type ServiceSpec } from './services.ts';
 
 const READY_TIMEOUT_MS = 60_000;
 
@@ -106,6 +106,7 @@ export async function runSandbox(buildDir: string): Promise<number> {
       command: `${process.platform === 'win32' ? '' : 'exec '}"${process.execPath}" ${nodeArgs(s, buildDir).map(shellWord).join(' ')}`,
       prefixColor: s.color,
       env: {
+        ...serviceEnvironment(),
         ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caCertPath } : {}),
         ...(controlSecret === undefined ? {} : { SANDBOX_CONTROL_SECRET: controlSecret }),
         // The services write to concurrently's pipes, not to this terminal: tell them it is one.

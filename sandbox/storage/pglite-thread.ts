@@ -14,7 +14,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely';
-import { BACKGROUND_THREAD_LIMITS } from '../background-thread.ts';
+import { backgroundThreadLimits } from '../background-thread.ts';
 import { createGroupCommit, type GroupCommit } from './group-commit.ts';
 import { templateFolder, templatePath, templatesMissing } from './pglite-templates.ts';
 
@@ -112,7 +112,7 @@ export function startPgliteThread(
     const spawn = (reopened: boolean) => {
       const current = new Worker(new URL('./pglite-thread-worker.mjs', import.meta.url), {
         workerData: { dataDir, template, templateFolder: templateFolder(template), reopened },
-        resourceLimits: BACKGROUND_THREAD_LIMITS,
+        resourceLimits: backgroundThreadLimits(),
       });
       worker = current;
       // A thread that asked to be started again ends by itself: its end is no failure.

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { TraceFlags, type Attributes, type HrTime, type SpanKind, type SpanStatus } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace-base';
-import { BACKGROUND_THREAD_LIMITS } from '../background-thread.ts';
+import { backgroundThreadLimits } from '../background-thread.ts';
 
 /**
  * Exporting spans on a thread of its own. Turning spans into OTLP JSON and
@@ -114,7 +114,7 @@ export function exportThreadProcessor(options: ExportThreadOptions): SpanProcess
     if (worker) return worker;
     const started = new Worker(new URL('./span-export-worker.mjs', import.meta.url), {
       workerData: { ...workerData, urls: [...workerData.urls] },
-      resourceLimits: BACKGROUND_THREAD_LIMITS,
+      resourceLimits: backgroundThreadLimits(),
     });
     started.unref();
     started.on('message', (message: { type: 'endpoint'; url: string; ok: boolean; message?: string } | { type: 'done'; id: number }) => {

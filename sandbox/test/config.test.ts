@@ -36,7 +36,7 @@ describe('loadConfig', () => {
       retention: { maxAgeMs: 3_600_000, maxFinished: 1000 },
       maxActiveTasks: 2000,
       maxHeapMb: 256,
-      semiSpaceMb: 2,
+      semiSpaceMb: 8,
     });
     const agent = loadConfig({
       MODEL_TIMEOUT_MS: '5000',
@@ -53,7 +53,7 @@ describe('loadConfig', () => {
   it("runs the agent with a small young generation when it keeps its work in its embedded database, V8's own otherwise", () => {
     const agentFlags = (env: Record<string, string>) => servicesFor(loadConfig(env)).find((service) => service.name === 'agent')?.nodeFlags;
     // The default: the embedded database (PGlite).
-    expect(agentFlags({})).toEqual(['--max-old-space-size=256', '--max-semi-space-size=2', '--liftoff-only']);
+    expect(agentFlags({})).toEqual(['--max-old-space-size=256', '--max-semi-space-size=8', '--liftoff-only']);
     // No embedded database: V8's own semi-space.
     expect(agentFlags({ AGENT_STATE: 'memory' })).toEqual(['--max-old-space-size=256', '--liftoff-only']);
     expect(agentFlags({ DATABASE_URL: 'postgres://sandbox@127.0.0.1:5432/sandbox' })).toEqual(['--max-old-space-size=256', '--liftoff-only']);

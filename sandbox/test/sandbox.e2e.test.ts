@@ -72,6 +72,16 @@ describe('npm run sandbox with npm run client', PROCESS_TEST_TIMEOUT, () => {
     expect(out.match(/is ready/g)).toHaveLength(1);
   });
 
+  it('starts every service with two malloc arenas unless the environment names its own', () => {
+    const services = execFileSync('ps', ['-o', 'pid=,pgid=,args=', '-e'], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter(([, pgid, ...args]) => Number(pgid) === sandbox.child.pid && args.join(' ').endsWith('/main.js'));
+    expect(services).toHaveLength(5);
+    const expected = `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? '2'}`;
+    for (const [pid] of services) expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain(expected);
+  });
+
   it('answers the sample question after the employee approves, and exits 0', async () => {
     const run = runCommand('npm', ['run', 'client', '--', QUESTION], env);
     const request = await pending('auth0|jdoe');
