@@ -19,6 +19,15 @@ const QUESTION = 'Does John Doe with email jdoe@staff0.com work at Staff0?';
  */
 const PROCESS_TEST_TIMEOUT = { timeout: 120_000 };
 
+/** The services `npm run sandbox` started in its process group: each one's pid and main module. */
+function sandboxServices(sandbox: RunningCommand): { pid: number; main: string }[] {
+  return execFileSync('ps', ['-o', 'pid=,pgid=,args=', '-e'], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([, pgid, ...args]) => Number(pgid) === sandbox.child.pid && args.at(-1)?.endsWith('/main.js'))
+    .map(([pid, , ...args]) => ({ pid: Number(pid), main: args.at(-1) as string }));
+}
+
 interface RequestView {
   id: string;
   user_id: string;
@@ -73,13 +82,10 @@ describe('npm run sandbox with npm run client', PROCESS_TEST_TIMEOUT, () => {
   });
 
   it('starts every service with two malloc arenas unless the environment names its own', () => {
-    const services = execFileSync('ps', ['-o', 'pid=,pgid=,args=', '-e'], { encoding: 'utf8' })
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/))
-      .filter(([, pgid, ...args]) => Number(pgid) === sandbox.child.pid && args.join(' ').endsWith('/main.js'));
+    const services = sandboxServices(sandbox);
     expect(services).toHaveLength(5);
     const expected = `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? '2'}`;
-    for (const [pid] of services) expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain(expected);
+    for (const { pid } of services) expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain(expected);
   });
 
   it('answers the sample question after the employee approves, and exits 0', async () => {
@@ -263,13 +269,9 @@ describe('npm run sandbox when a service dies', PROCESS_TEST_TIMEOUT, () => {
     const sandbox = runCommand('npm', ['run', 'sandbox'], await sandboxEnv());
     onTestFinished(() => sandbox.signalGroup('SIGKILL'));
     await sandbox.waitForOutput(/is ready/, 90_000);
-    const processes = execFileSync('ps', ['-o', 'pid=,pgid=,args=', '-e'], { encoding: 'utf8' });
-    const hrApi = processes
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/))
-      .find(([, pgid, ...args]) => Number(pgid) === sandbox.child.pid && args.join(' ').includes('/hr-api/main.js'));
+    const hrApi = sandboxServices(sandbox).find(({ main }) => main.endsWith('/hr-api/main.js'));
     expect(hrApi).toBeDefined();
-    process.kill(Number(hrApi![0]), 'SIGKILL');
+    process.kill(hrApi!.pid, 'SIGKILL');
     const { code } = await sandbox.exited;
     expect(code).not.toBe(0);
     expect(sandbox.stderr()).toMatch(/The Staff0 HR API stopped .*the sandbox stopped with it/);
