@@ -6,7 +6,7 @@ import type { ConsentRequestView } from '../../mock-guardian/consent-requests.ts
 import { createTenant, type TenantHandle } from '../../mock-guardian/tenant.ts';
 import { benchEmployees, benchPeople, benchTenant, type BenchPerson } from '../../scenarios/bench/bench-tenant.ts';
 import { connectToAgent } from '../../sandbox/agent-client.ts';
-import { agentNodeFlags, nodeArgs } from '../../sandbox/services.ts';
+import { agentNodeFlags, nodeArgs, serviceEnvironment } from '../../sandbox/services.ts';
 import { loadConfig, LOCAL_TENANT_DEFAULTS, managementAudienceOf } from '../../sandbox/config.ts';
 import { runCommand, waitUntil, type RunningCommand } from '../../sandbox/test/processes.ts';
 import { stateName, type TaskStateName } from '../../sandbox/conversation.ts';
@@ -120,7 +120,7 @@ export async function startBackends(options: { interval: number; people?: number
 /** Starts `agent/main.ts` as `npm run sandbox` does and waits for its banner. */
 export async function startAgentProcess(env: Record<string, string>): Promise<RunningCommand> {
   const flags = agentNodeFlags(loadConfig({ ...process.env, ...env }));
-  const agent = runCommand(process.execPath, nodeArgs({ entry: 'agent/main.ts', nodeFlags: flags }), env);
+  const agent = runCommand(process.execPath, nodeArgs({ entry: 'agent/main.ts', nodeFlags: flags }), { ...serviceEnvironment(), ...env });
   await agent.waitForOutput(/Staff0 HR Agent listening on/, 60_000);
   return agent;
 }

@@ -4,7 +4,7 @@ import type { Client } from '@a2a-js/sdk/client';
 import { createTenant } from '../../mock-guardian/tenant.ts';
 import { startLocalStack, type LocalStack } from '../../sandbox/local-stack.ts';
 import { buildSandbox } from '../../sandbox/build.mjs';
-import { nodeArgs, waitForHealthy } from '../../sandbox/services.ts';
+import { nodeArgs, serviceEnvironment, waitForHealthy } from '../../sandbox/services.ts';
 import { createTelemetry } from '../../sandbox/telemetry/setup.ts';
 import { startOtlpReceiver, type OtlpReceiver } from '../../sandbox/test/otlp-receiver.ts';
 import { freePorts, repoRoot } from '../../sandbox/test/processes.ts';
@@ -132,7 +132,7 @@ async function startServiceProcess(entry: string, portVariable: string, env: Rec
   const [port] = await freePorts(1);
   const child = spawn(process.execPath, nodeArgs({ entry, nodeFlags: [] }, await buildSandbox()), {
     cwd: repoRoot,
-    env: { ...process.env, [portVariable]: String(port), SANDBOX_HOST: '127.0.0.1', ...env },
+    env: { ...process.env, ...serviceEnvironment(), [portVariable]: String(port), SANDBOX_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
